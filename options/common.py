@@ -1,0 +1,56 @@
+"""Option helpers shared by every script: booleans without distutils, the options this project adds
+to the official CLI (data root, stats location, device, workers, mixed precision), and resolution of
+their defaults once the dataset is known."""
+import argparse
+import os
+
+import torch
+
+DATA_ROOT_DEFAULTS = {"interhuman": "data/InterHuman", "interx": "data/InterX"}
+
+
+def str2bool(v):
+    """argparse type for True/False flags (the official code used distutils.strtobool, gone in 3.12)."""
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "t", "yes", "y", "on"):
+        return True
+    if s in ("0", "false", "f", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
+
+
+def add_project_args(parser):
+    """Flags that are not in the official code but every script here accepts."""
+    g = parser.add_argument_group("project")
+    g.add_argument("--data_root", type=str, default=None,
+                   help="dataset folder; default data/InterHuman or data/InterX by --dataset_name")
+    g.add_argument("--stats_dir", type=str, default=None,
+                   help="folder with global_mean.npy/global_std.npy (InterHuman) or interx_mean/std.npy; "
+                        "default: <data_root>/stats if it exists, else data/stats")
+    g.add_argument("--device", type=str, default=None,
+                   help="torch device; default cuda (cuda:<gpu_id>) when available, else cpu")
+    g.add_argument("--num_workers", type=int, default=0, help="DataLoader workers")
+    g.add_argument("--amp", type=str, default="none", choices=["none", "bf16", "fp16"],
+                   help="mixed precision for training and generation (off by default)")
+    return parser
+
+
+def resolve_device(opt):
+    """Pick the device without ever calling torch.cuda.set_device on a machine without CUDA."""
+    if getattr(opt, "device", None):
+        return torch.device(opt.device)
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{getattr(opt, 'gpu_id', 0)}")
+    return torch.device("cpu")
+
+
+def resolve_paths(opt):
+    """Fill data_root / stats_dir defaults from the dataset name (all relative to the working dir)."""
+    if getattr(opt, "data_root", None) is None:
+        opt.data_root = DATA_ROOT_DEFAULTS.get(opt.dataset_name, os.path.join("data", opt.dataset_name))
+    if getattr(opt, "stats_dir", None) is None:
+        own = os.path.join(opt.data_root, "stats")
+        opt.stats_dir = own if os.path.isdir(own) else os.path.join("data", "stats")
+    return opt

@@ -1,0 +1,38 @@
+"""Transformer training options (the official `TrainT2MOptions`) plus ours, marked (ours)."""
+from options.base_option import BaseOptions
+from options.common import str2bool
+
+
+class TrainT2MOptions(BaseOptions):
+    """Train the Inter-M masked transformer"""
+
+    def initialize(self):
+        super().initialize()
+        p = self.parser
+        p.add_argument("--batch_size", type=int, default=52)
+        p.add_argument("--max_epoch", type=int, default=500)
+        p.add_argument("--lr", type=float, default=2e-4)
+        p.add_argument("--weight_decay", type=float, default=1e-5)
+        p.add_argument("--warm_up_iter", type=int, default=None, help="(ours) default a quarter epoch")
+        p.add_argument("--milestones", type=float, nargs="+", default=[0.5, 0.7, 0.85])
+        p.add_argument("--step_unroll", type=float, default=1)
+        p.add_argument("--interaction_mask_prob", type=float, default=0.2)
+        p.add_argument("--gamma", type=float, default=1 / 3)
+        p.add_argument("--cond_drop_prob", type=float, default=0.1)
+        p.add_argument("--seed", type=int, default=3407)
+        p.add_argument("--is_continue", action="store_true")
+        p.add_argument("--gumbel_sample", action="store_true", help="unused (official)")
+        p.add_argument("--log_every", type=int, default=None, help="(ours) default len(loader)//10")
+        p.add_argument("--save_latest", type=int, default=None, help="(ours) default len(loader)//2")
+        p.add_argument("--eval_every_e", type=int, default=10)
+        p.add_argument("--do_eval", action="store_true")
+        p.add_argument("--test_batch_size", type=int, default=96)
+        # ours
+        p.add_argument("--grad_accum", type=int, default=1,
+                       help="(ours) micro-batches per optimiser step; effective batch = "
+                            "batch_size x grad_accum x ranks (the official numbers need 52)")
+        p.add_argument("--detect_anomaly", type=str2bool, default=False,
+                       help="(ours) the official trainer leaves anomaly detection on (slow)")
+        p.add_argument("--max_iters", type=int, default=None, help="(ours) stop after this many iterations")
+        p.add_argument("--eval_model_dir", type=str, default=None, help="(ours) evaluator folder")
+        self.is_train = True

@@ -1,0 +1,79 @@
+"""Shared fixtures. Parity tests read the golden vectors from $INTERMASK_TESTVECTORS (default
+../shared/testvectors relative to the repository) and skip, saying why, when the folder is absent."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+
+def testvectors_root():
+    return os.environ.get("INTERMASK_TESTVECTORS", os.path.join(REPO, "..", "shared", "testvectors"))
+
+
+class VectorSet:
+    """One golden vector set: the manifest plus lazy access to its npz files."""
+
+    def __init__(self, root):
+        self.root = root
+        with open(os.path.join(root, "manifest.json")) as f:
+            self.manifest = json.load(f)
+
+    def config(self, fname):
+        return self.manifest["files"][fname]["config"]
+
+    def entry(self, fname):
+        return self.manifest["files"][fname]
+
+    def npz(self, fname):
+        path = os.path.join(self.root, fname)
+        if not os.path.isfile(path):
+            pytest.skip(f"{fname} not in the vector set at {self.root}")
+        return np.load(path, allow_pickle=False)
+
+    def state_dict(self, z, prefix="sd/"):
+        import torch
+        sd = {k[len(prefix):]: torch.from_numpy(z[k]) for k in z.files if k.startswith(prefix)}
+        for k in z.files:  # rows-only tensors: scatter into zeros
+            if k.startswith("sd_rows/"):
+                key = k[len("sd_rows/"):]
+                rows = z[k]
+                idx = z["sd_rows_index/" + key]
+                shape = self._rows_shape(key, rows)
+                full = np.zeros(shape, dtype=rows.dtype)
+                full[idx] = rows
+                sd[key] = torch.from_numpy(full)
+        return sd
+
+    def _rows_shape(self, key, rows):
+        """Full shape of a rows-only tensor, from its manifest entry's meaning "... (R,C) ..."."""
+        import re
+        for e in self.manifest["files"].values():
+            arr = e.get("arrays", {}).get("sd_rows/" + key) or {}
+            m = re.search(r"\((\d+),\s*(\d+)\)", arr.get("meaning", ""))
+            if m:
+                return (int(m.group(1)), int(m.group(2)))
+        return (49408, rows.shape[1])  # CLIP's vocabulary
+
+
+@pytest.fixture(scope="session")
+def vectors():
+    root = testvectors_root()
+    if not os.path.isfile(os.path.join(root, "manifest.json")):
+        pytest.skip(f"golden vectors not found at {root} (set INTERMASK_TESTVECTORS)")
+    return VectorSet(root)
+
+
+def assert_close(ours, ref, rel, abs_=1e-6, what=""):
+    """max|ours - ref| <= rel * max|ref| + abs (the vectors' suggested tolerance rule)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
+    err = np.max(np.abs(ours - ref)) if ref.size else 0.0
+    bound = rel * (np.max(np.abs(ref)) if ref.size else 0.0) + abs_
+    assert err <= bound, f"{what}: max|diff| {err:.3e} > {bound:.3e}"

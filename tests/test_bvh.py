@@ -1,0 +1,141 @@
+"""BVH export: round trip BVH -> parse -> forward kinematics reproduces the joint positions."""
+import numpy as np
+import pytest
+
+from data.skeleton import JOINT_NAMES, PARENTS
+from utils.bvh import (SMPL_REST_JOINTS, bone_lengths, bvh_forward_kinematics, export_interaction,
+                       forward_kinematics, person_from_keypoints, read_bvh, rest_offsets, write_bvh)
+from utils.quaternion import axis_angle_to_matrix, matrix_to_rot6d
+
+TOL_M = 1e-3
+
+
+def consistent_motion(T=45, seed=0, shift=(0.0, 0.0, 0.0)):
+    """Keypoints (T, 22, 9) whose positions ARE the FK of their 6D rotations: smooth random local
+    rotations (and root yaw/tilt), an SMPL-like skeleton with person-specific bone lengths."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, T)[:, None, None]
+    amp = rng.normal(0, 0.6, (1, 22, 3))
+    aa = amp * np.sin(2 * np.pi * t * rng.uniform(0.5, 2, (1, 22, 1)) + rng.uniform(0, 6, (1, 22, 1)))
+    aa[:, 0] += np.array([0.0, 2.5, 0.0])                       # root facing away from +Z
+    R = axis_angle_to_matrix(aa)                                 # (T, 22, 3, 3)
+    off = rest_offsets(bone_lengths(SMPL_REST_JOINTS[None]) * rng.uniform(0.85, 1.15, 22))
+    root = np.stack([np.linspace(0, 1.5, T), 0.9 + 0.05 * np.sin(np.linspace(0, 6, T)),
+                     np.linspace(0, -0.7, T)], -1) + np.asarray(shift)
+    pos, _ = forward_kinematics(R, root, off)
+    rot6d = matrix_to_rot6d(R)
+    rot6d[:, 0] = 0.0                                            # the root's 6D is not stored
+    return np.concatenate([pos, rot6d], -1).astype(np.float32)
+
+
+def _fk_in_smpl_order(bvh, prefix=""):
+    pos = bvh_forward_kinematics(bvh)
+    return pos[:, [bvh.names.index(prefix + n) for n in JOINT_NAMES]]
+
+
+@pytest.mark.parametrize("rotations", ["6d", "fit"])
+def test_round_trip_per_person_and_combined(tmp_path, rotations):
+    people = [consistent_motion(seed=0), consistent_motion(seed=1, shift=(1.0, 0.0, 0.5))]
+    paths = export_interaction(str(tmp_path), "clip", people, rotations=rotations)
+    assert [p.split("/")[-1] for p in paths] == ["clip_0.bvh", "clip_1.bvh", "clip.bvh"]
+    for k in range(2):
+        b = read_bvh(paths[k])
+        assert sorted(b.names) == sorted(JOINT_NAMES)
+        assert abs(b.frame_time - 1 / 30) < 1e-7 and len(b.motion) == len(people[k])
+        err = np.abs(_fk_in_smpl_order(b) - people[k][..., :3]).max()
+        assert err < TOL_M, f"person {k}: {err}"
+    both = read_bvh(paths[2])
+    assert sum(p < 0 for p in both.parents) == 2 and len(set(both.names)) == 44
+    for k in range(2):
+        err = np.abs(_fk_in_smpl_order(both, f"person{k + 1}_") - people[k][..., :3]).max()
+        assert err < TOL_M
+
+
+def test_centimetres_and_structure(tmp_path):
+    kp = consistent_motion(T=12, seed=3)
+    path = write_bvh(str(tmp_path / "cm.bvh"), [person_from_keypoints(kp)], scale=100.0)
+    text = open(path).read()
+    assert text.count("ROOT") == 1 and text.count("JOINT") == 21 and text.count("End Site") == 5
+    assert "Frames: 12" in text
+    b = read_bvh(path)
+    assert b.channels[0][:3] == ["Xposition", "Yposition", "Zposition"]
+    assert np.abs(_fk_in_smpl_order(b) / 100.0 - kp[..., :3]).max() < TOL_M
+    # bone offsets are the motion's bone lengths (cm)
+    lengths = np.linalg.norm(b.offsets, axis=-1)[[b.names.index(n) for n in JOINT_NAMES]]
+    np.testing.assert_allclose(lengths[1:] / 100.0, bone_lengths(kp[..., :3])[1:], atol=1e-5)
+
+
+def test_fit_follows_inconsistent_positions(tmp_path):
+    """With positions that disagree with the rotations (noise), '6d' keeps the rotations while
+    'fit' makes every bone point at the generated child."""
+    kp = consistent_motion(T=30, seed=5)
+    rng = np.random.default_rng(0)
+    kp[..., :3] += rng.normal(0, 0.015, kp[..., :3].shape).astype(np.float32)
+    pos = kp[..., :3].astype(np.float64)
+    errs, dir_err = {}, {}
+    for mode in ("6d", "fit"):
+        b = read_bvh(export_interaction(str(tmp_path), mode, [kp], rotations=mode)[0])
+        fk = _fk_in_smpl_order(b)
+        errs[mode] = np.linalg.norm(fk - pos, axis=-1).mean()
+        # bone directions of single-child joints' bones
+        kids = [c for c in range(1, 22) if PARENTS[c] > 0 and sum(p == PARENTS[c] for p in PARENTS) == 1]
+        a = fk[:, kids] - fk[:, [PARENTS[c] for c in kids]]
+        g = pos[:, kids] - pos[:, [PARENTS[c] for c in kids]]
+        cos = np.sum(a * g, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(g, axis=-1)
+        dir_err[mode] = np.degrees(np.arccos(np.clip(cos, -1, 1))).max()
+    assert errs["fit"] < 0.5 * errs["6d"]
+    assert dir_err["fit"] < 0.01 and dir_err["6d"] > 1.0
+
+
+def test_parser_other_channel_orders(tmp_path):
+    """A hand-written BVH with XYZ order and a 90-degree turn."""
+    text = """HIERARCHY
+ROOT hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Xrotation Yrotation Zrotation
+  JOINT arm
+  {
+    OFFSET 1 0 0
+    CHANNELS 3 Xrotation Yrotation Zrotation
+    End Site
+    {
+      OFFSET 0 1 0
+    }
+  }
+  JOINT leg
+  {
+    OFFSET 0 -1 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0 -1 0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.05
+0 1 0 0 0 0 0 0 0 0 0 0
+5 1 0 0 90 0 0 0 0 0 0 0
+"""
+    p = tmp_path / "h.bvh"
+    p.write_text(text)
+    b = read_bvh(str(p))
+    assert b.names == ["hips", "arm", "leg"] and b.parents == [-1, 0, 0]
+    pos = bvh_forward_kinematics(b)
+    np.testing.assert_allclose(pos[0], [[0, 1, 0], [1, 1, 0], [0, 0, 0]], atol=1e-9)
+    # Y rotation by 90 degrees maps +X to -Z
+    np.testing.assert_allclose(pos[1], [[5, 1, 0], [5, 1, -1], [5, 0, 0]], atol=1e-9)
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="22, 9"):
+        person_from_keypoints(np.zeros((5, 22, 3)))
+    with pytest.raises(ValueError, match="rotations"):
+        person_from_keypoints(consistent_motion(T=3), rotations="euler")
+    p = tmp_path / "broken.bvh"
+    p.write_text("HIERARCHY\nROOT a\n{\nOFFSET 0 0 0\nCHANNELS 3 Xposition Yposition Zposition\n}\n"
+                 "MOTION\nFrames: 2\nFrame Time: 0.1\n0 0 0\n")
+    with pytest.raises(ValueError, match="broken.bvh"):
+        read_bvh(str(p))

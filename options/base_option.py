@@ -33,6 +33,11 @@ class BaseOptions:
                        help="(ours) CLIP weights file; default <checkpoints_dir>/clip/ViT-L-14-336px.pt")
         p.add_argument("--double_residual", type=str2bool, default=True,
                        help="(quirk switch) True = official spatio-temporal output 2x + attn_s + attn_t")
+        p.add_argument("--cross_kv_pre_st", type=str2bool, default=True,
+                       help="(quirk switch) True = official: cross-attention keys/values are the other "
+                            "person's tokens before the spatio-temporal attention; False = after it")
+        p.add_argument("--text_cache_mb", type=int, default=4096,
+                       help="(ours) memory budget of the per-caption cache of frozen text-tower states")
         add_project_args(p)
         self.initialized = True
 

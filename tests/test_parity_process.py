@@ -127,7 +127,7 @@ def _write_clip_dataset(root, vectors, z):
 def test_dataset_item_fixed_draws(vectors, tmp_path):
     from types import SimpleNamespace
 
-    InterHumanDataset = pytest.importorskip("data.interhuman").InterHumanDataset
+    from data.interhuman import InterHumanDataset
     z = vectors.npz(FNAME)
     rel, abs_ = _tol(vectors)
     cfg = vectors.config(FNAME)

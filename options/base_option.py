@@ -38,6 +38,11 @@ class BaseOptions:
                             "person's tokens before the spatio-temporal attention; False = after it")
         p.add_argument("--text_cache_mb", type=int, default=4096,
                        help="(ours) memory budget of the per-caption cache of frozen text-tower states")
+        p.add_argument("--text_mirror", type=str, default="fixed", choices=["fixed", "official"],
+                       help="(quirk switch) captions of mirrored training clips: fixed = whole-word, "
+                            "case-keeping left<->right, clockwise<->counterclockwise; official = the "
+                            "official substring replacement (counterclockwise -> "
+                            "countercounterclockwise, bright -> bleft)")
         add_project_args(p)
         self.initialized = True
 

@@ -62,6 +62,11 @@ def arg_parse(is_train=True, argv=None):
     p.add_argument("--eval_model_dir", type=str, default=None,
                    help="(ours) evaluator folder; default <checkpoints_dir>/eval_model (InterHuman) or "
                         "<checkpoints_dir>/hhi (Inter-X)")
+    p.add_argument("--text_mirror", type=str, default="fixed", choices=["fixed", "official"],
+                   help="(quirk switch) captions of mirrored training clips: fixed = whole-word, "
+                        "case-keeping left<->right, clockwise<->counterclockwise; official = the "
+                        "official substring replacement (counterclockwise -> "
+                        "countercounterclockwise, bright -> bleft)")
     add_project_args(p)
     opt = p.parse_args(argv)
     opt.is_train = is_train

@@ -1,0 +1,153 @@
+"""Convert between InterHuman's motion files and this project's outputs.
+
+Three representations are involved:
+- InterHuman person files `motions_processed/person{1,2}/<clip>.npy`: (T, >=312) float, columns 0:66
+  the 22 SMPL body joints xyz (Z-up, metres; 62 joints are stored, the hands are not used), columns
+  186:312 the 21 local 6D rotations [R00, R01, R10, R11, R20, R21] of joints 1..21;
+- the 262-d features the models work on (data/process.py): (T-1, 262) per person, Y-up, both people in
+  person 1's canonical frame (pelvis at the xz origin facing +Z at frame 0, floor at y = 0);
+- infer.py's keypoints `keypoint_npy/<base>_{0,1}.npy`: (T, 22, 9) per person = [positions Y-up (3) |
+  6D rotations with a zero root (6)], in the model's frame.
+
+Commands (run from the repository root):
+
+  # InterHuman clip -> keypoints (+ features) in person 1's canonical frame, as the datasets see it
+  python prepare/convert_motion.py interhuman2ours --person1 data/InterHuman/motions_processed/person1/10.npy \
+      --out_dir converted/ [--features]
+  # our keypoints -> InterHuman person files (Z-up; the 40 hand joints are written as zeros)
+  python prepare/convert_motion.py ours2interhuman KP_0.npy KP_1.npy --out_dir converted/ --name clip
+
+`load_person_features` (used by infer.py --react_to/--edit) reads any of these for one person.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from data import skeleton as sk  # noqa: E402
+from data.process import (FILE_POS_COLUMNS, FILE_ROT_COLUMNS, MIN_FILE_COLUMNS, Z_UP_TO_Y_UP,  # noqa: E402
+                          canonicalise_pair, foot_contacts, process_motion_np, raw_from_person_file)
+from utils.files import require_file  # noqa: E402
+from utils.plot_script import keypoints_from_features  # noqa: E402
+
+
+def person_file_to_raw(arr, where="person file"):
+    """(T, >=312) InterHuman person file or an already-sliced (T, 192) raw array -> raw (T, 192)."""
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim == 2 and arr.shape[1] == sk.RAW_DIM:
+        return arr
+    if arr.ndim != 2 or arr.shape[1] < MIN_FILE_COLUMNS:
+        raise ValueError(f"{where}: expected an InterHuman person array (T, >={MIN_FILE_COLUMNS}) or "
+                         f"(T, {sk.RAW_DIM}), got shape {arr.shape}")
+    return raw_from_person_file(arr)
+
+
+def interhuman_to_features(arr1, arr2=None):
+    """Person files -> features (T-1, 262) float32 each, person 2 in person 1's canonical frame.
+    With one person only, its own canonical frame."""
+    raw1 = person_file_to_raw(arr1, "person 1")
+    if arr2 is None:
+        return [process_motion_np(raw1)[0]]
+    raw2 = person_file_to_raw(arr2, "person 2")
+    if len(raw1) != len(raw2):
+        raise ValueError(f"person files differ in length: {len(raw1)} vs {len(raw2)} frames")
+    return list(canonicalise_pair(raw1, raw2))
+
+
+def features_to_keypoints(feat):
+    """(T, 262) features -> (T, 22, 9) keypoints, not smoothed (infer.py smooths its own outputs)."""
+    return keypoints_from_features(feat, smooth=False)
+
+
+def keypoints_to_person_file(kp, n_columns=MIN_FILE_COLUMNS):
+    """(T, 22, 9) keypoints (Y-up) -> an InterHuman-layout person array (T, n_columns) float32:
+    positions back to Z-up in columns 0:66, 6D rotations in 186:312, everything else zero."""
+    kp = np.asarray(kp, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (22, 9):
+        raise ValueError(f"expected (T, 22, 9) keypoints, got shape {kp.shape}")
+    T = len(kp)
+    out = np.zeros((T, max(n_columns, MIN_FILE_COLUMNS)), dtype=np.float32)
+    out[:, FILE_POS_COLUMNS] = (kp[..., :3] @ Z_UP_TO_Y_UP).reshape(T, 66)    # inverse of the Y-up turn
+    out[:, FILE_ROT_COLUMNS] = kp[:, 1:, 3:].reshape(T, 126)
+    return out
+
+
+def keypoints_to_features(kp):
+    """(T, 22, 9) keypoints in the model's frame -> (T-1, 262) features in the SAME frame (no
+    re-canonicalisation): positions, next-frame velocities, rotations, foot contacts."""
+    kp = np.asarray(kp, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (22, 9):
+        raise ValueError(f"expected (T, 22, 9) keypoints, got shape {kp.shape}")
+    T = len(kp)
+    pos, rot = kp[..., :3], kp[:, 1:, 3:]
+    vel = pos[1:] - pos[:-1]                                                   # (T-1, 22, 3)
+    return np.concatenate([pos[:-1].reshape(T - 1, 66), vel.reshape(T - 1, 66),
+                           rot[:-1].reshape(T - 1, 126), foot_contacts(pos)], axis=1).astype(np.float32)
+
+
+def load_person_features(path, which=0):
+    """One person's de-normalised features (T', 262) from any of: a (T, 262) feature file, a
+    (T, 2, 262) pair (person `which`), (T, 22, 9) keypoints (T' = T-1, same frame), an InterHuman
+    person file (T, >=312) or raw (T, 192) (T' = T-1, put in its own canonical frame)."""
+    require_file(path, "give a .npy motion (infer.py keypoints, 262-d features or an InterHuman file)")
+    arr = np.load(path, allow_pickle=False)
+    if arr.ndim == 2 and arr.shape[1] == sk.FEAT_DIM:
+        return arr.astype(np.float32)
+    if arr.ndim == 3 and arr.shape[1:] == (2, sk.FEAT_DIM):
+        return arr[:, which].astype(np.float32)
+    if arr.ndim == 3 and arr.shape[1:] == (22, 9):
+        return keypoints_to_features(arr)
+    if arr.ndim == 2 and (arr.shape[1] == sk.RAW_DIM or arr.shape[1] >= MIN_FILE_COLUMNS):
+        return interhuman_to_features(arr)[0]
+    raise ValueError(f"{path}: unrecognised motion array of shape {arr.shape}; expected (T, 262), "
+                     f"(T, 2, 262), (T, 22, 9), (T, 192) or (T, >={MIN_FILE_COLUMNS})")
+
+
+def _interhuman2ours(args):
+    p1 = require_file(args.person1, "point --person1 at an InterHuman motions_processed/person1 file")
+    p2 = args.person2 or p1.replace("person1", "person2")
+    arrs = [np.load(p1)] + ([np.load(p2)] if os.path.isfile(p2) and p2 != p1 else [])
+    feats = interhuman_to_features(*arrs)
+    name = args.name or os.path.splitext(os.path.basename(p1))[0]
+    os.makedirs(args.out_dir, exist_ok=True)
+    for k, f in enumerate(feats):
+        np.save(os.path.join(args.out_dir, f"{name}_{k}.npy"), features_to_keypoints(f))
+        if args.features:
+            np.save(os.path.join(args.out_dir, f"{name}_feats_{k}.npy"), f)
+    print(f"wrote {len(feats)} person(s), {len(feats[0])} frames, to {args.out_dir}/{name}_*.npy")
+
+
+def _ours2interhuman(args):
+    name = args.name or os.path.splitext(os.path.basename(args.keypoints[0]))[0].rsplit("_", 1)[0]
+    for k, path in enumerate(args.keypoints):
+        kp = np.load(require_file(path, "give infer.py keypoint_npy files (T, 22, 9)"))
+        folder = os.path.join(args.out_dir, f"person{k + 1}")
+        os.makedirs(folder, exist_ok=True)
+        np.save(os.path.join(folder, f"{name}.npy"), keypoints_to_person_file(kp))
+    print(f"wrote {len(args.keypoints)} person file(s) to {args.out_dir}/person*/{name}.npy")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("interhuman2ours", help="InterHuman person files -> keypoints (+ features)")
+    a.add_argument("--person1", required=True)
+    a.add_argument("--person2", default=None, help="default: the person1 path with person1 -> person2")
+    a.add_argument("--out_dir", required=True)
+    a.add_argument("--name", default=None, help="output stem; default the clip name")
+    a.add_argument("--features", action="store_true", help="also write the (T-1, 262) features")
+    b = sub.add_parser("ours2interhuman", help="keypoints (T, 22, 9) -> InterHuman person files")
+    b.add_argument("keypoints", nargs="+", help="person 1 [person 2] keypoint files")
+    b.add_argument("--out_dir", required=True)
+    b.add_argument("--name", default=None, help="clip name; default the keypoint stem without _<k>")
+    args = ap.parse_args(argv)
+    (_interhuman2ours if args.cmd == "interhuman2ours" else _ours2interhuman)(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -146,7 +146,10 @@ def main(argv=None):
     b.add_argument("--out_dir", required=True)
     b.add_argument("--name", default=None, help="clip name; default the keypoint stem without _<k>")
     args = ap.parse_args(argv)
-    (_interhuman2ours if args.cmd == "interhuman2ours" else _ours2interhuman)(args)
+    try:
+        (_interhuman2ours if args.cmd == "interhuman2ours" else _ours2interhuman)(args)
+    except (OSError, ValueError) as e:  # one line, no traceback
+        raise SystemExit(f"convert_motion: {e}")
 
 
 if __name__ == "__main__":

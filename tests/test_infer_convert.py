@@ -121,3 +121,8 @@ def test_bad_shapes():
         interhuman_to_features(np.zeros((10, 312)), np.zeros((11, 312)))
     with pytest.raises(ValueError, match=r"\(T, 22, 9\)"):
         keypoints_to_person_file(np.zeros((10, 22, 3)))
+
+
+def test_cli_missing_file_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"convert_motion: missing .*nope_0\.npy"):
+        main(["ours2interhuman", str(tmp_path / "nope_0.npy"), "--out_dir", str(tmp_path)])

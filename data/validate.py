@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from data import skeleton as sk
-from data.process import MIN_FILE_COLUMNS, Z_UP_TO_Y_UP, facing_quaternion, raw_from_person_file
+from data.process import FILE_ROT_COLUMNS, MIN_FILE_COLUMNS, Z_UP_TO_Y_UP, facing_quaternion, raw_from_person_file
 
 MIN_HIP_WIDTH = 1e-4  # metres of horizontal hip distance below which facing is undefined
 SPLIT_HOW = "create it (one clip id per line) or run `python prepare/make_synthetic_dataset.py`"
@@ -110,8 +110,9 @@ def check_raw(raw, path, min_length, facing_frames):
     bad = ~np.isfinite(raw)
     if bad.any():
         t, c = np.argwhere(bad)[0]
+        col = c if c < 66 else c - 66 + FILE_ROT_COLUMNS.start                      # column in the file
         raise ClipProblem("non-finite values", path, f"{int(bad.sum())} NaN/inf values (first at frame {t}, "
-                                                     f"raw column {c})")
+                                                     f"column {col})")
     pos = raw[facing_frames, :66].reshape(-1, sk.NUM_JOINTS, 3) @ Z_UP_TO_Y_UP.T   # (F, 22, 3)
     across = pos[:, 2] - pos[:, 1]                                                  # (F, 3)
     width = np.sqrt(across[:, 0] ** 2 + across[:, 2] ** 2)
@@ -157,14 +158,15 @@ class ClipReport:
     def skip(self, clip_id, problem):
         self.problems.append((clip_id, problem))
         if problem.kind != "too short":
-            warnings.warn(f"{self.what}: skipping clip {clip_id}: {problem}", DataWarning, stacklevel=2)
+            warnings.warn(f"{self.what}: skipping clip {clip_id} ({problem.kind}): {problem}", DataWarning,
+                          stacklevel=3)
 
     def finish(self, kept, where):
         short = [cid for cid, p in self.problems if p.kind == "too short"]
         if short:
             names = ", ".join(short[:5]) + (", ..." if len(short) > 5 else "")
             warnings.warn(f"{self.what}: skipping {len(short)} clip(s) too short: {names}", DataWarning,
-                          stacklevel=2)
+                          stacklevel=3)
         if self.problems:
             counts = Counter(p.kind for _, p in self.problems)
             detail = ", ".join(f"{n} {k}" for k, n in counts.most_common())

@@ -143,6 +143,13 @@ def read_interx_texts(path):
     return texts
 
 
+def collate_fn(batch):
+    """Sort a batch by sentence length, longest first (the evaluator packs the GRU input), then
+    the default collation."""
+    batch = sorted(batch, key=lambda x: x[3], reverse=True)
+    return default_collate(batch)
+
+
 class InterXText2Motion(data.Dataset):
     """Text-motion pairs for transformer training and evaluation (the official
     Text2MotionDatasetV2HHI). Clips with 24 <= T < 1000 and captions, sorted by length.
@@ -187,6 +194,8 @@ class InterXText2Motion(data.Dataset):
         self.length_arr = np.array([e[1].shape[0] for e in entries])
         self.pointer = 0
 
+    collate_fn = staticmethod(collate_fn)   # DataLoader(collate_fn=dataset.collate_fn)
+
     def reset_max_len(self, length):
         """Official API: skip clips shorter than `length` (the index starts at the first one)."""
         if length > self.max_motion_length:
@@ -228,10 +237,3 @@ class InterXText2Motion(data.Dataset):
         motion = np.zeros((self.max_motion_length, JOINTS, 12), np.float32)
         motion[:keep] = pair_smpl_features(crop[:keep + 1])[:keep]
         return word_embs, pos_onehot, text["caption"], sent_len, motion, keep, "_".join(tokens)
-
-
-def collate_fn(batch):
-    """Sort a batch by sentence length, longest first (the evaluator packs the GRU input), then
-    the default collation."""
-    batch = sorted(batch, key=lambda x: x[3], reverse=True)
-    return default_collate(batch)

@@ -117,6 +117,7 @@ def test_collate_sorts_by_sentence_length(ix_root):
     w = ds.w_vectorizer
     items = [ds.make_item(0, {"caption": "a", "tokens": ["person/NOUN"] * n}, 20, 0) for n in (2, 40, 5)]
     batch = collate_fn(items)
+    assert ds.collate_fn is collate_fn
     assert batch[3].tolist() == [37, 7, 4]                      # 40 tokens are cut to 35 + sos/eos
     np.testing.assert_array_equal(batch[0][2, 1].numpy(), w["person/NOUN"][0])
     np.testing.assert_array_equal(batch[0][2, 4].numpy(), w["unk/OTHER"][0])  # padding

@@ -35,4 +35,8 @@ class TrainT2MOptions(BaseOptions):
                        help="(ours) the official trainer leaves anomaly detection on (slow)")
         p.add_argument("--max_iters", type=int, default=None, help="(ours) stop after this many iterations")
         p.add_argument("--eval_model_dir", type=str, default=None, help="(ours) evaluator folder")
+        p.add_argument("--vq_token_cache", type=str2bool, default=True,
+                       help="(ours) cache the VQ ids of every person motion (each new motion is encoded "
+                            "behind a dummy sample, never at batch position 0); False = encode every "
+                            "batch as the official trainer does")
         self.is_train = True

@@ -1,0 +1,289 @@
+"""Training loop of the Inter-M transformer: the official optimisation, with exact resume.
+
+Official recipe (`transformer_trainer.py`): AdamW(lr 2e-4, betas (0.9, 0.99), weight_decay 1e-5), no
+gradient clipping; warm-up for iterations it < W (W = a quarter epoch, it counted from 1) with
+lr * (it + 1) / (W + 1); MultiStepLR (gamma 1/3, milestones at 50/70/85 % of max_epoch x iterations
+per epoch) stepped every iteration; loss = ce1 + step_unroll * ce2 (MaskTransformer.forward).
+Validation every epoch in eval mode (random masking, so noisy), `finest.tar` at the lowest val loss,
+`best_acc.tar` at the highest val accuracy, `latest.tar` every `save_latest` iterations and each
+epoch, `best_fid.tar`/`best_top1.tar` with an evaluation function. Checkpoint entries as official:
+t2m_transformer (no clip_* keys), opt_t2m_transformer, scheduler, ep, total_it.
+
+Ours, deliberately:
+- `--grad_accum N`: N micro-batches of --batch_size per optimiser step (one "iteration"); each
+  micro-batch draws its own masking; the loss is averaged over the N micro-batches.
+- the network runs on each batch's own longest length instead of the padded 300 frames; masking
+  ratios and step-unroll counts still use the padded length (MaskTransformer.forward, steps_full);
+- VQ tokens are cached per person motion (content hash; every crop/mirror/order variant is encoded
+  once, from its full padded tensor as the official code does). Each new motion is encoded behind a
+  dummy sample, so it never sits at batch position 0, where the official VQ's graph layers add
+  messages (the official trainer gives that variant to 1 sample in 52); `--vq_token_cache False`
+  encodes every batch as the official code does;
+- the frozen text tower's states are cached per caption (models/text_encoders.py);
+- anomaly detection only with --detect_anomaly (the official code leaves it on);
+- exact resume (weights, optimiser, scheduler, RNG states, position in the epoch), validation and
+  evaluation run with the training RNG streams saved and restored.
+"""
+import hashlib
+import os
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from models.mask_transformer.build import checkpoint_state
+from models.mask_transformer.transformer import crop_layout
+from models.vq.trainer import EpochBatchSampler, preserved_rng, progress_line
+from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+
+
+def split_batch(batch, dataset_name):
+    """Loader batch -> (texts, motion1, motion2, lengths in frames).
+    InterHuman: (names, texts, motion1, motion2, lengths); Inter-X: (word_emb, pos_ohot, captions,
+    sent_len, motion (B, T, 56, 12), lengths, tokens) with person 1 in channels 0:6."""
+    if dataset_name == "interx":
+        motion = torch.as_tensor(batch[4]).float()
+        return list(batch[2]), motion[..., :6], motion[..., 6:], torch.as_tensor(batch[5]).long()
+    return list(batch[1]), torch.as_tensor(batch[2]).float(), torch.as_tensor(batch[3]).float(), \
+        torch.as_tensor(batch[4]).long()
+
+
+class TokenCache:
+    """VQ code ids per person motion, keyed by a hash of its bytes. ids are (5*T//4,) int16 on CPU."""
+
+    def __init__(self, vq, device, enabled=True, max_entries=2_000_000):
+        self.vq, self.device, self.enabled, self.max_entries = vq, device, enabled, max_entries
+        self._store = {}
+
+    @staticmethod
+    def key(motion):
+        arr = np.ascontiguousarray(motion.numpy())
+        return hashlib.blake2b(arr.tobytes(), digest_size=16).digest() + str(arr.shape).encode()
+
+    @torch.no_grad()
+    def _encode(self, motions):
+        ids, _ = self.vq.encode(motions.to(self.device))  # (b, 5*T', 1)
+        return ids[..., 0].cpu()
+
+    @torch.no_grad()
+    def __call__(self, motions):
+        """motions (B, T, ...) normalised, CPU -> ids (B, 5*(T//4)) long on the device."""
+        if not self.enabled:
+            return self._encode(motions).to(self.device)
+        keys = [self.key(m) for m in motions]
+        missing = [i for i, k in enumerate(keys) if k not in self._store]
+        if missing:
+            todo = torch.stack([motions[i] for i in missing])
+            dummy = torch.zeros_like(todo[:1])  # takes batch position 0 (official VQ graph quirk)
+            fresh = self._encode(torch.cat([dummy, todo]))[1:]
+            for row, i in enumerate(missing):
+                if len(self._store) < self.max_entries:
+                    self._store[keys[i]] = fresh[row].to(torch.int16)
+            got = {i: fresh[row] for row, i in enumerate(missing)}
+        else:
+            got = {}
+        out = torch.stack([got[i] if i in got else self._store[keys[i]].long() for i in range(len(keys))])
+        return out.long().to(self.device)
+
+    def __len__(self):
+        return len(self._store)
+
+
+class TransformerTrainer:
+    """Trains `model` (MaskTransformer with its text tower attached) on token ids from `vq`.
+    `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional (--do_eval)."""
+
+    def __init__(self, opt, model, vq, device, eval_fn=None, writer=None):
+        self.opt, self.model, self.vq, self.device = opt, model.to(device), vq.eval(), torch.device(device)
+        self.eval_fn, self.writer = eval_fn, writer
+        self.model_dir = opt.model_dir
+        self.dataset_name = getattr(opt, "dataset_name", "interhuman")
+        self.tokens = TokenCache(vq, self.device, enabled=getattr(opt, "vq_token_cache", True))
+        self.grad_accum = max(1, int(getattr(opt, "grad_accum", 1) or 1))
+        amp = getattr(opt, "amp", "none")
+        if amp == "fp16":
+            raise ValueError("--amp fp16 is not supported for transformer training (use bf16 or none)")
+        self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
+
+    # ---- schedule ----------------------------------------------------------------------------------
+    def warm_up_lr(self, it):
+        lr = self.opt.lr * (it + 1) / (self.warm_up_iter + 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _setup(self, iters_per_epoch):
+        opt = self.opt
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=opt.lr, betas=(0.9, 0.99), weight_decay=opt.weight_decay)
+        self.total_iters = opt.max_epoch * iters_per_epoch
+        milestones = [int(f * self.total_iters) for f in opt.milestones]
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=milestones, gamma=opt.gamma)
+        self.warm_up_iter = opt.warm_up_iter if opt.warm_up_iter is not None else iters_per_epoch // 4
+        self.log_every = opt.log_every or max(1, iters_per_epoch // 10)
+        self.save_latest = opt.save_latest or max(1, iters_per_epoch // 2)
+        self.lr_history = []
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def save(self, name, epoch, batch_in_epoch, it):
+        state = {"t2m_transformer": checkpoint_state(self.model), "opt_t2m_transformer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "ep": epoch, "total_it": it,
+                 # ours: what an exact resume needs
+                 "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "best": dict(self.best)}
+        atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
+
+    def resume(self, path):
+        ckpt = load_checkpoint(path, how="nothing to continue from: run without --is_continue first")
+        self.model.load_state_dict(ckpt["t2m_transformer"], strict=True)
+        self.optimizer.load_state_dict(ckpt["opt_t2m_transformer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.best.update(ckpt.get("best", {}))
+        if "rng" in ckpt:
+            set_rng_state(ckpt["rng"])
+        return ckpt["ep"], ckpt.get("batch_in_epoch", 0), ckpt["total_it"]
+
+    # ---- one micro-batch ---------------------------------------------------------------------------
+    def _forward(self, batch):
+        texts, motion1, motion2, lengths = split_batch(batch, self.dataset_name)
+        steps_full = motion1.shape[1] // 4  # the padded length the official code works on
+        m_lens = (lengths // 4).to(self.device)
+        ids = torch.cat([self.tokens(motion1), self.tokens(motion2)], dim=1)  # (B, 10*steps_full)
+        steps = int(m_lens.max())
+        ids = crop_layout(ids, steps_full, steps)  # (B, 10*steps): no work on all-padding steps
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None):
+            text_feat = self.model.encode_text(texts)
+            loss, acc = self.model(ids, text_feat, m_lens, steps_full=steps_full)
+        return loss.float(), acc
+
+    def _log(self, prefix, values, step):
+        if self.writer is not None:
+            for k, v in values.items():
+                self.writer.add_scalar(f"{prefix}/{k}", v, step)
+
+    @torch.no_grad()
+    def validate(self, loader):
+        self.model.eval()
+        loss_sum, acc_sum, n = 0.0, 0.0, 0
+        for batch in tqdm(loader, desc="val", leave=False, dynamic_ncols=True):
+            loss, acc = self._forward(batch)
+            loss_sum, acc_sum, n = loss_sum + float(loss), acc_sum + float(acc), n + 1
+        self.model.train()
+        return {"loss": loss_sum / max(n, 1), "acc": acc_sum / max(n, 1)}
+
+    # ---- loop --------------------------------------------------------------------------------------
+    def _loaders(self, train_set, val_set):
+        from data import seed_worker
+        opt = self.opt
+        sampler = EpochBatchSampler(len(train_set), opt.batch_size, opt.seed, shuffle=True, drop_last=True)
+        if len(sampler) < self.grad_accum:
+            raise ValueError(f"training set has {len(train_set)} items, fewer than --batch_size {opt.batch_size} "
+                             f"x --grad_accum {self.grad_accum}: lower them")
+        pin = self.device.type == "cuda"
+        collate = None
+        if self.dataset_name == "interx":
+            from data.interx import collate_fn as collate
+        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=opt.num_workers, pin_memory=pin,
+                                  worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(opt.seed),
+                                  collate_fn=collate)
+        val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False, drop_last=True,
+                                num_workers=opt.num_workers, worker_init_fn=seed_worker, pin_memory=pin,
+                                collate_fn=collate)
+        return sampler, train_loader, val_loader
+
+    def train(self, train_set, val_set):
+        opt = self.opt
+        sampler, train_loader, val_loader = self._loaders(train_set, val_set)
+        micro_per_epoch = (len(sampler) // self.grad_accum) * self.grad_accum
+        self._setup(micro_per_epoch // self.grad_accum)
+        self.best = {"min_val_loss": float("inf"), "max_acc": -float("inf"), "fid": float("inf"),
+                     "top1": -float("inf")}
+        epoch, start_batch, it = 0, 0, 0
+        if opt.is_continue:
+            epoch, start_batch, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            tqdm.write(f"resumed from latest.tar at epoch {epoch}, batch {start_batch}, iteration {it}")
+        max_iters = min(opt.max_iters or self.total_iters, self.total_iters)
+        start = time.time()
+        self.model.train()
+        logs = defaultdict(float)
+        with torch.autograd.set_detect_anomaly(bool(getattr(opt, "detect_anomaly", False))):
+            while epoch < opt.max_epoch and it < max_iters:
+                sampler.set_position(epoch, start_batch)
+                bar = tqdm(total=micro_per_epoch // self.grad_accum, initial=start_batch // self.grad_accum,
+                           dynamic_ncols=True, desc=f"epoch {epoch + 1}/{opt.max_epoch}")
+                inner, stopped = start_batch, False
+                for inner, batch in enumerate(train_loader, start=start_batch + 1):
+                    if inner > micro_per_epoch:
+                        break
+                    first_micro = (inner - 1) % self.grad_accum == 0
+                    if first_micro:
+                        it += 1
+                        if it < self.warm_up_iter:
+                            self.warm_up_lr(it)
+                        self.optimizer.zero_grad(set_to_none=True)
+                        step_loss, step_acc = 0.0, 0.0
+                    loss, acc = self._forward(batch)
+                    (loss / self.grad_accum).backward()
+                    step_loss += float(loss) / self.grad_accum
+                    step_acc += float(acc) / self.grad_accum
+                    if inner % self.grad_accum:
+                        continue
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    self.lr_history.append(lr)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    logs["loss"] += step_loss
+                    logs["acc"] += step_acc
+                    logs["lr"] += lr
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{step_loss:.4f}", acc=f"{step_acc:.3f}", lr=f"{lr:.2e}")
+                    if it % self.log_every == 0:
+                        mean = {k: v / self.log_every for k, v in logs.items()}
+                        self._log("Train", mean, it)
+                        tqdm.write(progress_line(start, it, self.total_iters, epoch, inner // self.grad_accum, mean))
+                        logs = defaultdict(float)
+                    if it % self.save_latest == 0 or it >= max_iters:
+                        self.save("latest", epoch, inner, it)
+                    if it >= max_iters:
+                        stopped = inner < micro_per_epoch
+                        break
+                bar.close()
+                if stopped:
+                    break
+                epoch, start_batch = epoch + 1, 0
+                self.end_of_epoch(val_loader, epoch, it)
+                self.save("latest", epoch, 0, it)
+        return it
+
+    def end_of_epoch(self, val_loader, epoch, it):
+        with preserved_rng():
+            if len(val_loader):
+                val = self.validate(val_loader)
+                self._log("Val", val, epoch)
+                tqdm.write(f"Validation epoch {epoch}: loss {val['loss']:.5f} acc {val['acc']:.5f}")
+                if val["loss"] < self.best["min_val_loss"]:
+                    self.best["min_val_loss"] = val["loss"]
+                    self.save("finest", epoch, 0, it)
+                if val["acc"] > self.best["max_acc"]:
+                    self.best["max_acc"] = val["acc"]
+                    self.save("best_acc", epoch, 0, it)
+            every = self.opt.eval_every_e if epoch <= 200 else 4  # official: every 4 after epoch 200
+            if self.eval_fn is not None and (epoch % every == 0 or epoch == self.opt.max_epoch):
+                self.run_eval(epoch, it)
+
+    def run_eval(self, epoch, it):
+        self.model.eval()
+        res = self.eval_fn(self.model, epoch)
+        self.model.train()
+        self._log("Test", {"FID": res["fid"], "Matching": res.get("matching", float("nan")), "Top1": res["top1"]},
+                  epoch)
+        tqdm.write(f"Eval epoch {epoch}: FID {res['fid']:.4f} top1 {res['top1']:.4f}")
+        if res["fid"] < self.best["fid"]:
+            self.best["fid"] = res["fid"]
+            self.save("best_fid", epoch, 0, it)
+        if res["top1"] > self.best["top1"]:
+            self.best["top1"] = res["top1"]
+            self.save("best_top1", epoch, 0, it)
+

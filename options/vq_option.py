@@ -67,6 +67,8 @@ def arg_parse(is_train=True, argv=None):
                         "case-keeping left<->right, clockwise<->counterclockwise; official = the "
                         "official substring replacement (counterclockwise -> "
                         "countercounterclockwise, bright -> bleft)")
+    p.add_argument("--smplx_path", type=str, default="data/body_model/smplx/SMPLX_NEUTRAL.npz",
+                   help="(ours) SMPL-X body model used by the Inter-X VQ losses (forward kinematics)")
     add_project_args(p)
     opt = p.parse_args(argv)
     opt.is_train = is_train

@@ -95,7 +95,7 @@ def progress_line(start, it, total, epoch, inner, logs):
 
 class VQTrainer:
     """Trains `model` (RVQVAE) with `losses` (a GeometricLosses-like module: forward(target, pred) ->
-    dict of the six terms). `eval_fn(model) -> dict(fid=..., top1=..., matching=...)` is optional."""
+    dict of the six terms). `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional."""
 
     def __init__(self, opt, model, losses, device, eval_fn=None, writer=None):
         self.opt, self.model, self.device = opt, model.to(device), device
@@ -227,7 +227,7 @@ class VQTrainer:
                     self.scheduler.step()
                 for k, v in logs.items():
                     acc[k] += float(v)
-                bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{float(logs['loss']):.4f}", lr=f"{lr:.2e}")
                 if it % self.log_every == 0:
                     mean = {k: acc[k] / self.log_every for k in TRAIN_LOG_KEYS}
                     self._log("Train", {**mean, "lr": lr}, it)
@@ -235,7 +235,7 @@ class VQTrainer:
                     acc = defaultdict(float)
                 if it % self.save_latest == 0 or it >= max_iters:
                     self.save("latest", epoch, inner, it)
-                if it >= max_iters:
+                if it >= max_iters and inner < len(sampler):
                     break
             bar.close()
             if it >= max_iters and inner < len(sampler):
@@ -259,7 +259,7 @@ class VQTrainer:
 
     def run_eval(self, epoch, it):
         self.model.eval()
-        res = self.eval_fn(self.model)
+        res = self.eval_fn(self.model, epoch)
         self.model.train()
         self._log("Test", {"FID": res["fid"], "Matching": res.get("matching", float("nan")),
                            "Top1": res["top1"]}, epoch)

@@ -1,0 +1,122 @@
+"""Train the per-person motion VQ-VAE.
+
+    python train_vq.py --name vq_default --do_eval                        # official recipe, InterHuman
+    python train_vq.py --dataset_name interx --name vq_default --do_eval  # Inter-X
+    python train_vq.py --data_root DIR --name vq_tiny --batch_size 8 --width 64 --code_dim 32 \\
+        --output_emb_width 32 --nb_code 64 --max_epoch 2                   # small CPU run
+    python train_vq.py --name vq_default --is_continue                    # resume latest.tar exactly
+
+Writes <checkpoints_dir>/<dataset_name>/<name>/{opt.txt, opt.yaml, model/{latest,finest,best_fid,
+best_top1}.tar, log/ (TensorBoard), eval/evaluation_training.log}. Downstream scripts load
+`model/best_fid.tar` by default (--vq_which_epoch), which exists only after a `--do_eval` run.
+"""
+import os
+
+import torch
+from torch.utils.data import DataLoader
+
+from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
+from models.vq.build import build_vq
+from models.vq.losses import GeometricLosses
+from models.vq.trainer import VQTrainer, setup_run_dirs
+from options.common import resolve_device, resolve_paths
+from options.opt_io import save_options
+from options.vq_option import arg_parse
+from utils.files import fixseed
+
+DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
+    "interhuman": dict(joints_num=22, dim_joint=12, test_batch_size=96),
+    "interx": dict(joints_num=56, dim_joint=6, test_batch_size=32, motion_rep="smpl"),
+}
+
+
+def make_losses(opt):
+    if opt.dataset_name == "interx":
+        from models.vq.losses_interx import InterXGeometricLosses
+        return InterXGeometricLosses(opt.recons_loss, opt.smplx_path)
+    mean, std = load_stats(opt)
+    return GeometricLosses(opt.recons_loss, mean, std, num_joints=opt.joints_num)
+
+
+def _reconstruct(model, person, length):
+    """One person (T, ...) of a padded evaluation batch -> reconstruction of its first `length`
+    frames, 4*(length//4) frames long, zero-padded back to T (zeros = mean pose when normalised).
+    One sample per forward, as the official VQ-only evaluation does."""
+    out = torch.zeros_like(person)
+    rec = model(person[None, :length])[0][0]                                           # (4*(len//4), ...)
+    out[: rec.shape[0]] = rec
+    return out
+
+
+def make_eval_fn(opt, device):
+    """--do_eval: reconstruction FID / R-precision / matching of the val split through the dataset's
+    evaluator, every epoch. The GT draws (crops, captions, person order) are re-seeded with --seed at
+    every call, so epochs are compared on the same samples; the trainer keeps the training random
+    streams untouched around this call. Returns eval_fn(model, epoch) -> metrics dict."""
+    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
+    wrapper = build_eval_wrapper(opt, device)
+    interx = opt.dataset_name == "interx"
+    eval_set = build_t2m_dataset(opt, "val", normalize=True)
+    collate = None
+    if interx:
+        from data.interx import collate_fn as collate
+    mean, std = load_stats(opt)
+    log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
+
+    def eval_fn(model, epoch=None):
+        def motion_fn(batch):
+            if interx:   # (B, 150, 56, 12): person 1 in channels 0:6, person 2 in 6:12, raw
+                lengths, halves = batch[5], [batch[4][..., :6], batch[4][..., 6:]]
+            else:        # (B, 300, 262) each, normalised
+                lengths, halves = batch[4], [batch[2], batch[3]]
+            recs = []
+            for h in halves:
+                h = h.to(device).float()
+                rec = torch.stack([_reconstruct(model, h[i], int(lengths[i])) for i in range(h.shape[0])])
+                if not interx:
+                    rec = rec * torch.as_tensor(std, device=device) + torch.as_tensor(mean, device=device)
+                recs.append(rec)
+            return torch.cat(recs, dim=-1).cpu(), torch.as_tensor([4 * (int(n) // 4) for n in lengths])
+
+        fixseed(opt.seed)
+        loader = DataLoader(eval_set, batch_size=opt.test_batch_size, shuffle=True, drop_last=True,
+                            num_workers=opt.num_workers, worker_init_fn=seed_worker,
+                            generator=torch.Generator().manual_seed(opt.seed), collate_fn=collate)
+        with torch.no_grad():
+            return evaluate_motions(motion_fn, loader, wrapper, device, mean=None if interx else mean,
+                                    std=None if interx else std, log_file=log_file, epoch=epoch)
+    return eval_fn
+
+
+def main(argv=None):
+    opt = arg_parse(True, argv)
+    resolve_paths(opt)
+    for k, v in DATASET_SETTINGS[opt.dataset_name].items():
+        setattr(opt, k, v)
+    device = resolve_device(opt)
+    fixseed(opt.seed)
+    setup_run_dirs(opt)
+    save_options(opt, opt.save_root)
+
+    train_set = build_vq_dataset(opt, "train")
+    val_set = build_vq_dataset(opt, "val")
+    model = build_vq(opt)
+    n_enc = sum(p.numel() for p in model.encoder.parameters())
+    n_dec = sum(p.numel() for p in model.decoder.parameters())
+    print(f"Total parameters of VQVAE: {(n_enc + n_dec) / 1e6:.6f}M "
+          f"(encoder {n_enc / 1e6:.6f}M, decoder {n_dec / 1e6:.6f}M)")
+    print(f"train windows {len(train_set)}, val windows {len(val_set)}, device {device}")
+    losses = make_losses(opt)
+    eval_fn = make_eval_fn(opt, device) if opt.do_eval else None
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(opt.log_dir)
+    trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=writer)
+    try:
+        trainer.train(train_set, val_set)
+    finally:
+        writer.close()
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

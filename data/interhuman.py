@@ -92,7 +92,7 @@ class InterHumanDataset(data.Dataset):
         if self.text_mirror not in TEXT_MIRROR_MODES:
             raise ValueError(f"text_mirror must be one of {TEXT_MIRROR_MODES}, got {self.text_mirror!r}")
         self.normalizer = _normalizer(opt)
-        self.data_list, self.motion_dict = [], {}
+        self.data_list, self.clips = [], []     # clips[k]: (raw1, raw2) (T, 192), or their paths
         report = ClipReport(f"InterHumanDataset({mode})")
         for clip_id in read_split_ids(opt.data_root, mode):
             try:
@@ -101,18 +101,13 @@ class InterHumanDataset(data.Dataset):
             except ClipProblem as p:
                 report.skip(clip_id, p)
                 continue
-            motion_id, T = len(self.motion_dict), raw1.shape[0]
-            if self.cache:
-                self.motion_dict[motion_id] = (raw1, raw2)
-                self.motion_dict[motion_id + 1] = (swap_left_right(raw1), swap_left_right(raw2))
-            else:
-                p1, p2, _ = interhuman_paths(opt.data_root, clip_id)
-                self.motion_dict[motion_id] = self.motion_dict[motion_id + 1] = (p1, p2)
-            self.data_list.append(dict(name=clip_id, motion_id=motion_id, swap=False, texts=texts, length=T))
+            k, T = len(self.clips), raw1.shape[0]
+            self.clips.append((raw1, raw2) if self.cache else interhuman_paths(opt.data_root, clip_id)[:2])
+            self.data_list.append(dict(name=clip_id, clip=k, swap=False, texts=texts, length=T))
             if mode == "train":
-                self.data_list.append(dict(name=f"{clip_id}_swap", motion_id=motion_id + 1, swap=True, length=T,
+                self.data_list.append(dict(name=f"{clip_id}_swap", clip=k, swap=True, length=T,
                                            texts=[mirror_caption(t, self.text_mirror) for t in texts]))
-        report.finish(len(self.motion_dict) // 2, f"{opt.data_root} split {mode}")
+        report.finish(len(self.clips), f"{opt.data_root} split {mode}")
 
     @property
     def max_length(self):
@@ -132,12 +127,12 @@ class InterHumanDataset(data.Dataset):
         raise KeyError(f"no entry {name!r} in InterHumanDataset({self.mode})")
 
     def _raw_pair(self, entry):
-        """The (T, 192) arrays of an entry: cached, or re-read (and mirrored) when cache is off."""
-        pair = self.motion_dict[entry["motion_id"]]
-        if self.cache:
-            return pair
-        raw = [load_person(p) for p in pair]
-        return tuple(swap_left_right(r) for r in raw) if entry["swap"] else tuple(raw)
+        """The (T, 192) arrays of an entry, mirrored for `_swap` entries. Mirroring is exact (signs
+        and a permutation), so doing it here instead of caching mirrored copies halves the memory."""
+        pair = self.clips[entry["clip"]]
+        if not self.cache:
+            pair = tuple(load_person(p) for p in pair)
+        return tuple(swap_left_right(r) for r in pair) if entry["swap"] else pair
 
     def __getitem__(self, item):
         index = item % len(self.data_list)

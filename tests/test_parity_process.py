@@ -4,7 +4,6 @@ dataset item under fixed random draws, and the official caption mirroring."""
 import os
 
 import numpy as np
-import pytest
 
 from data.process import (canonicalise_pair, mirror_caption, pair_relative, process_motion_np,
                           rigid_transform, swap_left_right)

@@ -45,4 +45,11 @@ class EvalT2MOptions(BaseOptions):
         p.add_argument("--eval_model_dir", type=str, default=None,
                        help="(ours) evaluator folder; default <checkpoints_dir>/eval_model or /hhi")
         p.add_argument("--split", type=str, default="test", help="(ours) dataset split to evaluate on")
+        p.add_argument("--log_time", type=str2bool, default=True,
+                       help="(ours) write the official 'Time: <now>' lines; False makes two runs with one "
+                            "seed give byte-identical logs")
+        p.add_argument("--recon_per_sample", type=str2bool, default=True,
+                       help="(ours) --use_trans False: reconstruct each sample alone at its own length, as "
+                            "the official batch-1 loop (the VQ's graph quirk makes results depend on the "
+                            "batch); False = batches of --gen_batch_size (faster, slightly different)")
         self.is_train = False

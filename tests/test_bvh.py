@@ -51,6 +51,29 @@ def test_round_trip_per_person_and_combined(tmp_path, rotations):
         assert err < TOL_M
 
 
+@pytest.mark.parametrize("amplitude", [0.6, 0.15])
+def test_skeleton_is_fitted_not_assumed(tmp_path, amplitude):
+    """Positions made by FK of another rest skeleton than the template (every bone turned by up to
+    ~17 degrees, other proportions): the fitted offsets recover it, so the '6d' BVH still reproduces
+    the positions; also with small joint rotations, where the root/hip directions are only weakly
+    determined."""
+    rng = np.random.default_rng(7)
+    turn = axis_angle_to_matrix(rng.uniform(-0.17, 0.17, (22, 3)))
+    off = np.einsum("jik,jk->ji", turn, rest_offsets(bone_lengths(SMPL_REST_JOINTS[None])))
+    off *= rng.uniform(0.9, 1.1, (22, 1))
+    T = 60
+    t = np.linspace(0, 1, T)[:, None, None]
+    aa = rng.normal(0, amplitude, (1, 22, 3)) * np.sin(2 * np.pi * t + rng.uniform(0, 6, (1, 22, 1)))
+    R = axis_angle_to_matrix(aa)
+    pos, _ = forward_kinematics(R, np.zeros((T, 3)) + [0.3, 0.9, -0.2], off)
+    kp = np.concatenate([pos, matrix_to_rot6d(R)], -1)
+    kp[:, 0, 3:] = 0
+    b = read_bvh(export_interaction(str(tmp_path), "o", [kp])[0])
+    assert np.abs(_fk_in_smpl_order(b) - pos).max() < TOL_M
+    fitted = b.offsets[[b.names.index(n) for n in JOINT_NAMES]][1:]
+    np.testing.assert_allclose(fitted, off[1:], atol=1e-4)
+
+
 def test_centimetres_and_structure(tmp_path):
     kp = consistent_motion(T=12, seed=3)
     path = write_bvh(str(tmp_path / "cm.bvh"), [person_from_keypoints(kp)], scale=100.0)
@@ -83,8 +106,8 @@ def test_fit_follows_inconsistent_positions(tmp_path):
         g = pos[:, kids] - pos[:, [PARENTS[c] for c in kids]]
         cos = np.sum(a * g, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(g, axis=-1)
         dir_err[mode] = np.degrees(np.arccos(np.clip(cos, -1, 1))).max()
-    assert errs["fit"] < 0.5 * errs["6d"]
     assert dir_err["fit"] < 0.01 and dir_err["6d"] > 1.0
+    assert errs["fit"] < 0.05 and errs["6d"] < 0.05        # both stay near the noisy positions
 
 
 def test_parser_other_channel_orders(tmp_path):

@@ -5,14 +5,17 @@ What the BVH holds (per person, Y-up, 30 fps, metres by default or centimetres w
 - the SMPL-22 hierarchy (InterHuman's joint order, DFS-ordered in the file), root channels
   `Xposition Yposition Zposition Zrotation Yrotation Xrotation`, other joints `Zrotation Yrotation
   Xrotation` (R = Rz Ry Rx, degrees), root OFFSET 0 so every reader places the root at the channels;
-- OFFSETS: the directions of an approximate SMPL neutral rest pose (T-pose, facing +Z, left = +X,
-  the pose SMPL's local rotations are relative to) scaled to the person's mean bone lengths measured
-  in the generated positions;
-- root translation = the generated pelvis; root orientation = the rotation that best maps the rest
-  pelvis->(hips, spine1) offsets onto the generated ones (Kabsch), since the root rotation is not in
-  the 262-d features;
-- joint rotations, `rotations="6d"`: the generated local 6D rotations (Gram-Schmidt); these may
-  disagree with the generated positions (both come from the network);
+- OFFSETS (the rest skeleton, T-pose facing +Z, left = +X, which SMPL's local rotations refer to):
+  each bone's length is the person's mean bone length in the generated positions; its direction is
+  fitted to the motion: the direction in the parent's frame that best explains the generated bone
+  vectors given the rotations (alternating least squares with the root orientation, started from an
+  approximate SMPL neutral rest pose). When positions and rotations agree this recovers the true
+  skeleton, so the BVH reproduces the positions;
+- root translation = the generated pelvis; root orientation (not in the 262-d features) = the
+  rotation that best maps the rest bones, turned by the generated local rotations, onto the
+  generated bones (Kabsch per frame);
+- joint rotations, `rotations="6d"` (default): the generated local 6D rotations (Gram-Schmidt); they
+  may disagree with the generated positions (both come from the network);
   `rotations="fit"`: fitted to the positions: each joint's 6D rotation is turned by the smallest
   rotation that makes its bone point at the generated child (several children: Kabsch), so the FK of
   the BVH follows the generated positions up to bone-length changes.
@@ -114,27 +117,88 @@ def root_orientation(positions, offsets, parents=PARENTS):
     return kabsch(offsets[kids], positions[:, kids] - positions[:, :1])
 
 
-def local_rotations(positions, rot6d, offsets, fit=False, parents=PARENTS):
-    """Local rotations (T, J, 3, 3) for the BVH. positions (T, J, 3); rot6d (T, J, 6) InterHuman
-    layout (the root's entry is ignored); offsets (J, 3). See the module docstring for `fit`."""
+def fit_skeleton(positions, local_R, parents=PARENTS, cycles=25, init=None):
+    """Rest offsets (J, 3) and root orientations (T, 3, 3) explaining `positions` (T, J, 3) given the
+    local rotations `local_R` (T, J, 3, 3) of joints 1.. (entry 0 ignored).
+
+    One step alternates (a) per frame, the root rotation G0 minimising sum_j |G0 C_par(j) o_j - b_j|^2
+    over all bones (C = chained local rotations below the root, b = generated bone vectors) and (b)
+    per bone, the direction of mean_t (G0 C_par)^T b_j, scaled to the mean bone length. Plain
+    alternation crawls along the nearly free "turn the root, counter-turn the hips" direction when
+    the local rotations are small, so the steps are accelerated with SQUAREM extrapolation. Starts
+    from `init` offsets (default: the SMPL-like template scaled to the bone lengths)."""
+    par = np.asarray(parents)
+    lengths = bone_lengths(positions, parents)                                  # (J,)
+    off = rest_offsets(lengths) if init is None else np.array(init, dtype=np.float64)
+    R = np.array(local_R, dtype=np.float64)
+    R[:, 0] = np.eye(3)
+    _, chain = forward_kinematics(R, np.zeros((len(R), 3)), off, parents)       # (T, J, 3, 3) C_j
+    bones = np.flatnonzero(par >= 0)
+    b = positions[:, bones] - positions[:, par[bones]]                          # (T, B, 3)
+    C_par = chain[:, par[bones]]                                                 # (T, B, 3, 3)
+    L = lengths[bones, None]                                                     # (B, 1)
+
+    def root(o):                                                                 # (B, 3) -> (T, 3, 3)
+        return kabsch(np.einsum("tbij,bj->tbi", C_par, o), b)
+
+    def step(o):
+        G0T = np.swapaxes(root(o), -1, -2)
+        d = np.einsum("tbji,tjk,tbk->bi", C_par, G0T, b) / len(b)                # (B, 3)
+        n = np.linalg.norm(d, axis=-1, keepdims=True)
+        keep = np.linalg.norm(o, axis=-1, keepdims=True)
+        return np.where(n > 1e-9, d / np.maximum(n, 1e-12) * L, o * L / np.maximum(keep, 1e-12))
+
+    def cost(o):
+        a = np.einsum("tbij,bj->tbi", C_par, o)
+        return np.sum((np.einsum("tij,tbj->tbi", kabsch(a, b), a) - b) ** 2)
+
+    x = step(off[bones])
+    best, best_cost = x, cost(x)
+    for _ in range(cycles):
+        x1 = step(x)
+        x2 = step(x1)
+        r, v = x1 - x, x2 - 2 * x1 + x
+        if np.linalg.norm(r) < 1e-10 or np.linalg.norm(v) < 1e-12:
+            x = x2
+        else:
+            alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
+            x = x - 2 * alpha * r + alpha * alpha * v
+            x = step(x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12) * L)
+        c = cost(x)
+        if c < best_cost:   # SQUAREM may overshoot: keep the best offsets seen
+            best, best_cost = x, c
+        if np.linalg.norm(r) < 1e-10:
+            break
+    off = off.copy()
+    off[bones] = best
+    return off, root(best)
+
+
+def local_rotations(positions, rot6d, offsets=None, fit=False, parents=PARENTS):
+    """(local rotations (T, J, 3, 3), offsets (J, 3)) for the BVH. positions (T, J, 3); rot6d
+    (T, J, 6) InterHuman layout (the root's entry is ignored); offsets default to `fit_skeleton`'s.
+    See the module docstring for `fit`."""
     T, J = positions.shape[:2]
     R = rot6d_to_matrix(np.asarray(rot6d, dtype=np.float64))                  # (T, J, 3, 3)
-    R[:, 0] = root_orientation(positions, offsets, parents)
+    if offsets is None:
+        offsets, R[:, 0] = fit_skeleton(positions, R, parents)
+    else:
+        R[:, 0] = root_orientation(positions, offsets, parents)
     if not fit:
-        return R
+        return R, offsets
     kids = children_of(parents)
     glob = np.zeros((T, J, 3, 3))
     for j, p in enumerate(parents):
         G_par = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else glob[:, p]
         G = G_par @ R[:, j]
-        if p >= 0 and len(kids[j]) == 1:
+        if len(kids[j]) == 1:
             c = kids[j][0]
             G = _swing(G @ offsets[c], positions[:, c] - positions[:, j]) @ G
-        elif p >= 0 and len(kids[j]) > 1:
+        elif len(kids[j]) > 1:
             G = kabsch(offsets[kids[j]], positions[:, kids[j]] - positions[:, j:j + 1])
         glob[:, j] = G
         R[:, j] = np.swapaxes(G_par, -1, -2) @ G
-    return R
+    return R, offsets
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -219,8 +283,7 @@ def person_from_keypoints(keypoints, rotations="6d"):
         raise ValueError(f"expected (T, 22, 9) keypoints, got shape {kp.shape}")
     pos, rot6d = kp[..., :3], kp[..., 3:]
     rot6d = np.where(np.abs(rot6d).sum(-1, keepdims=True) > 0, rot6d, [1, 0, 0, 1, 0, 0])  # zero root
-    off = rest_offsets(bone_lengths(pos))
-    R = local_rotations(pos, rot6d, off, fit=rotations == "fit")
+    R, off = local_rotations(pos, rot6d, fit=rotations == "fit")
     return {"offsets": off, "root_pos": pos[:, 0], "local_R": R}
 
 

@@ -25,9 +25,11 @@ from options.vq_option import arg_parse
 from utils.files import fixseed
 
 DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
-    "interhuman": dict(joints_num=22, dim_joint=12, test_batch_size=96),
-    "interx": dict(joints_num=56, dim_joint=6, test_batch_size=32, motion_rep="smpl"),
+    "interhuman": dict(joints_num=22, dim_joint=12),
+    "interx": dict(joints_num=56, dim_joint=6, motion_rep="smpl"),
 }
+EVAL_BATCH = {"interhuman": 96, "interx": 32}   # the official evaluation batch (R-precision pools)
+DEFAULT_TEST_BATCH = 96
 
 
 def make_losses(opt):
@@ -93,6 +95,8 @@ def main(argv=None):
     resolve_paths(opt)
     for k, v in DATASET_SETTINGS[opt.dataset_name].items():
         setattr(opt, k, v)
+    if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
+        opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
     device = resolve_device(opt)
     fixseed(opt.seed)
     setup_run_dirs(opt)

@@ -45,12 +45,18 @@ def bone_lengths(pos, parents, children):
     return torch.linalg.norm(pos[..., children, :] - pos[..., parents, :], dim=-1)
 
 
+def _safe_unit(v):
+    """v / |v|, with |v| floored at 1e-12: identical to the official division for any non-degenerate
+    vector, but a zero vector (e.g. parallel 6D halves, which exact identity rotations give when the
+    statistics are not real z-scores) yields 0 instead of NaN, which would poison the whole run."""
+    return v / torch.linalg.norm(v, dim=-1, keepdim=True).clamp(min=1e-12)
+
+
 def cont6d_columns_to_matrix(cont6d):
     """(..., 6) read as [column 0 | column 1] -> Gram-Schmidt rotation (..., 3, 3) with those columns."""
     x_raw, y_raw = cont6d[..., 0:3], cont6d[..., 3:6]
-    x = x_raw / torch.linalg.norm(x_raw, dim=-1, keepdim=True)
-    z = torch.cross(x, y_raw, dim=-1)
-    z = z / torch.linalg.norm(z, dim=-1, keepdim=True)
+    x = _safe_unit(x_raw)
+    z = _safe_unit(torch.cross(x, y_raw, dim=-1))
     y = torch.cross(z, x, dim=-1)
     return torch.stack([x, y, z], dim=-1)                                                # (..., 3, 3)
 
@@ -58,9 +64,8 @@ def cont6d_columns_to_matrix(cont6d):
 def rotation_6d_rows_to_matrix(d6):
     """pytorch3d convention: (..., 6) = first two ROWS -> (..., 3, 3). Used by Inter-X's 'smpl' data."""
     a1, a2 = d6[..., :3], d6[..., 3:]
-    b1 = a1 / torch.linalg.norm(a1, dim=-1, keepdim=True)
-    b2 = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
-    b2 = b2 / torch.linalg.norm(b2, dim=-1, keepdim=True)
+    b1 = _safe_unit(a1)
+    b2 = _safe_unit(a2 - (b1 * a2).sum(-1, keepdim=True) * b1)
     b3 = torch.cross(b1, b2, dim=-1)
     return torch.stack([b1, b2, b3], dim=-2)
 

@@ -127,6 +127,7 @@ class VQTrainer:
         self.save_latest = opt.save_latest or max(1, iters_per_epoch // 2)
         self.total_iters = total
         self.lr_history = []      # lr used by each iteration of this process (tests, plots)
+        self.val_history = []     # validation means of each epoch ended by this process
 
     # ---- checkpoints -----------------------------------------------------------------------------
     def save(self, name, epoch, batch_in_epoch, it):
@@ -248,6 +249,7 @@ class VQTrainer:
     def end_of_epoch(self, val_loader, epoch, it):
         with preserved_rng():
             val = self.validate(val_loader)
+            self.val_history.append(val)
             self._log("Val", {**{k: val[k] for k in ["loss"] + LOSS_NAMES + ["loss_commit"]},
                               "loss_perplexity": val["perplexity"]}, epoch)
             tqdm.write(f"Validation epoch {epoch}: " + " ".join(f"{k}: {v:.5f}" for k, v in val.items()))

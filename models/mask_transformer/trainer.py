@@ -188,7 +188,9 @@ class TransformerTrainer:
         train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=opt.num_workers, pin_memory=pin,
                                   worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(opt.seed),
                                   collate_fn=collate)
-        val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False, drop_last=True,
+        val_bs = min(opt.batch_size, len(val_set))
+        val_bs -= val_bs % 2 if val_bs > 1 else 0  # interaction masking needs an even batch
+        val_loader = DataLoader(val_set, batch_size=max(val_bs, 1), shuffle=False, drop_last=True,
                                 num_workers=opt.num_workers, worker_init_fn=seed_worker, pin_memory=pin,
                                 collate_fn=collate)
         return sampler, train_loader, val_loader
@@ -226,7 +228,7 @@ class TransformerTrainer:
                         step_loss, step_acc = 0.0, 0.0
                     loss, acc = self._forward(batch)
                     (loss / self.grad_accum).backward()
-                    step_loss += float(loss) / self.grad_accum
+                    step_loss += float(loss.detach()) / self.grad_accum
                     step_acc += float(acc) / self.grad_accum
                     if inner % self.grad_accum:
                         continue

@@ -75,3 +75,19 @@ def test_epoch_sampler_order_depends_only_on_seed_and_epoch():
     assert list(s) == full[1:] and len(full) == 3
     s.set_position(3)
     assert list(s) != full
+
+
+def test_kill_during_save_keeps_previous_latest(tmp_path, monkeypatch):
+    tr = _run(_opt(tmp_path, "atomic", "--max_iters", "2"))
+    path = f"{tr.opt.model_dir}/latest.tar"
+    before = load_checkpoint(path)["total_it"]
+
+    def dying_save(obj, f, *a, **k):
+        f.write(b"partial checkpoint bytes")
+        raise KeyboardInterrupt  # the process is killed mid-write
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        tr.save("latest", 0, 3, 3)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["total_it"] == before == 2

@@ -24,3 +24,17 @@ class InferOptions(EvalT2MOptions):
         p.add_argument("--bvh", type=str2bool, default=True, help="also write BVH files")
         p.add_argument("--out_dir", type=str, default=None,
                        help="default <ckpt>/<dataset>/<name>/animation_infer")
+        # ours (appended by the infer.py component)
+        p.add_argument("--edit_person", type=str, default="both", choices=["both", "person1", "person2"],
+                       help="(ours) with --edit: whose motion inside --edit_span is regenerated")
+        p.add_argument("--bvh_rotations", type=str, default="6d", choices=["6d", "fit"],
+                       help="(ours) BVH joint rotations: the generated 6D ones, or fitted to the generated "
+                            "positions (bones point at the generated joints)")
+        p.add_argument("--bvh_units", type=str, default="m", choices=["m", "cm"], help="(ours) BVH units")
+        p.add_argument("--foot_ik", type=str2bool, default=True,
+                       help="(ours) also write the official ik_ (foot clean-up) npy and video")
+        p.add_argument("--save_feats", type=str2bool, default=True,
+                       help="(ours) also write feats/<base>.npy (T, 2, 262) de-normalised features "
+                            "(exact input for --edit / --react_to)")
+        p.add_argument("--video_dpi", type=int, default=100,
+                       help="(ours) video resolution: the official 20x10-inch figure at this dpi (100 = 2000x1000)")

@@ -165,11 +165,11 @@ class GTLoader:
 def save_visuals(opt, run_dir, ckpt_name, log_path, items, gen, layout):
     """--save_vis: GT and generated keypoints/videos of the first 20 (transformer) or 10 (VQ) samples
     of replication 0 in <run>/animation/ (Inter-X: raw npy + captions)."""
-    setting = os.path.basename(log_path)[:-4].replace("evaluation_", "")
+    setting = os.path.basename(log_path)[:-4].replace(f"evaluation_{opt.which_epoch}", "").replace("__", "_")
     count = min(len(gen), 20 if opt.use_trans else 10)
     anim = os.path.join(run_dir, "animation")
     for i in range(count):
-        base = f"{ckpt_name[:-4]}_{setting}_{i:02d}"
+        base = "_".join(p for p in (ckpt_name[:-4], setting.strip("_"), f"{i:02d}") if p)
         if isinstance(layout, InterHumanItems):
             from utils.plot_script import preprocess_plot_motion
             n_gt, n_gen = layout.length(items[i]), layout.length(gen[i])

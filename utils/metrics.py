@@ -23,8 +23,11 @@ def calculate_top_k(order, top_k):
     """order (N, N): per row, the column indices sorted by distance. -> (N, top_k) bool: is the
     matching column (the row's own index) among the first k."""
     size = order.shape[0]
-    hits = order[:, :top_k] == np.arange(size)[:, None]  # (N, top_k)
-    return np.logical_or.accumulate(hits, axis=1)
+    hits = order[:, :top_k] == np.arange(size)[:, None]  # (N, min(top_k, N))
+    hits = np.logical_or.accumulate(hits, axis=1)
+    if top_k > hits.shape[1]:  # a pool smaller than k: the match is always within the first k
+        hits = np.concatenate([hits, np.ones((size, top_k - hits.shape[1]), bool)], axis=1)
+    return hits
 
 
 def calculate_R_precision(embedding1, embedding2, top_k, sum_all=False):

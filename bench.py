@@ -1,0 +1,513 @@
+"""Speed and memory benchmark of the real training, generation and evaluation code paths.
+
+    python bench.py                                   # every case, fp32, torch's default threads
+    python bench.py --threads 2 --json bench.json     # as the reference numbers were measured
+    python bench.py --amp bf16 --cases vq_b8 gen_b1   # mixed precision, some cases
+    python bench.py --tiny --repeats 1                # tiny models: a smoke run in seconds
+
+Every case runs in its own fresh process (`bench.py --_case NAME`), so its peak memory (ru_maxrss on
+CPU, torch.cuda.max_memory_allocated on CUDA) is its own: one warm-up run, one untimed run under
+torch's FlopCounterMode (FLOPs per run), then the median of --repeats timed runs. All models have
+the default sizes and random weights, so nothing is downloaded or read from checkpoints:
+
+  vq_b8 / vq_b16     VQ-VAE training step (models/vq/trainer.py: forward, the six losses, backward,
+                     clipping, AdamW) on 8 / 16 random normalised windows (B, 64, 262).
+  trans_b8_len120    transformer training step (models/mask_transformer/trainer.py) on 8 interactions
+                     of 120 frames stored padded to 300 frames, as the dataset returns them.
+  trans_mix_b8       the same on 8 lengths drawn uniformly from 30..300 frames (fixed seed), close to
+                     InterHuman's clip lengths. The frozen CLIP text tower (random weights) and the VQ
+                     token ids are cached by the trainer after the warm-up, so neither is timed.
+  trans_b8_len300    (not in the default list) 8 interactions of the full 300 frames.
+  gen_b1 / gen_b4    text -> 1 / 4 interactions of 90 frames (models/pipeline.py InterMaskGenerator:
+                     CLIP text tower, 20 mask-predict steps with CFG 2 as one batched pass, VQ decoding).
+                     Each run uses new captions, so the text tower is timed, as in the official figure.
+  eval               eval.py's whole protocol (dataset loading, batched generation, GT and generated
+                     evaluator passes, MM Dist, R-precision, FID, Diversity, MultiModality, log) on a
+                     synthetic InterHuman-format test split of --eval_clips clips, with reduced counts
+                     and tiny random models (--eval_models default: default sizes, MiniLM text side).
+                     It measures the protocol's own cost; it never uses --amp (eval.py has none).
+  (always)           the machine's matrix-multiply ceiling, GFLOP/s of a 2048^3 product in float32 and
+                     bfloat16; "% ceil" = a case's GFLOP/s over the ceiling of its precision.
+
+"official s" are the official code's medians on the same machine type (2 CPU cores, 2 threads, same
+shapes); official transformer steps always work on 300 padded frames, so both transformer cases
+compare to its 29 s. Machines shared with other jobs give noisy numbers: compare medians.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "gen_b1", "gen_b4", "eval"]
+ALL_CASES = DEFAULT_CASES + ["trans_b8_len300"]
+# case -> (official median seconds, official GFLOP per run) on 2 cores / 2 threads / torch 2.13 CPU
+OFFICIAL = {"vq_b8": (4.2, None), "vq_b16": (10.4, None), "trans_b8_len120": (29.0, None),
+            "trans_mix_b8": (29.0, None), "trans_b8_len300": (29.0, None), "gen_b1": (5.9, 537.0),
+            "gen_b4": (18.1, 2149.0)}
+MAX_REPEATS = {"eval": 1}  # the protocol is long: one timed run after the warm-up
+
+TINY_VQ = dict(nb_code=64, code_dim=32, output_emb_width=32, width=32, depth=1)
+TINY_TRANS = dict(num_tokens=64, code_dim=32, latent_dim=32, ff_size=64, n_layers=1, n_heads=2, clip_dim=64)
+TINY_CLIP_TEXT = dict(width=64, layers=1, heads=1)
+CLIP_TEXT = dict(width=768, layers=12, heads=12)  # ViT-L/14@336px text tower
+TINY_EVALUATOR = {"NUM_LAYERS": 1, "NUM_HEADS": 2, "LATENT_DIM": 32, "FF_SIZE": 64, "TEXT_LATENT_DIM": 32,
+                  "TEXT_NUM_LAYERS": 1, "TEXT_NUM_HEADS": 2, "EMB_DIM": 16}
+
+
+# ================================================================================ shared helpers
+def random_clip_tower(width, layers, heads, device):
+    """The official frozen CLIP text tower (models/text_encoders.ClipTextTower) with random weights:
+    same architecture, tokenizer and per-caption cache, no weights file needed."""
+    import clip
+    from clip.model import LayerNorm, Transformer
+    from models.text_encoders import CachedTower, ClipTextTower
+
+    class RandomClipTextTower(ClipTextTower):
+        def __init__(self):
+            CachedTower.__init__(self, device)
+            self._tokenize = clip.tokenize
+            self.token_embedding = torch.nn.Embedding(49408, width)
+            torch.nn.init.normal_(self.token_embedding.weight, std=0.02)
+            self.positional_embedding = torch.nn.Parameter(torch.randn(self.context_length, width) * 0.01)
+            causal = torch.full((self.context_length, self.context_length), float("-inf")).triu_(1)
+            self.transformer = Transformer(width, layers, heads, attn_mask=causal)
+            self.ln_final = LayerNorm(width)
+            self.width = width
+            for mod in (self.token_embedding, self.transformer, self.ln_final):
+                mod.eval().requires_grad_(False)
+            self.positional_embedding.requires_grad_(False)
+            self._modules_to(self.device)
+
+    return RandomClipTextTower()
+
+
+def random_vq(args, device):
+    """Default-size (or tiny) InterHuman RVQVAE, random weights and a random codebook (an untrained
+    codebook is all zeros, which would make every token id 0)."""
+    from models.vq.build import build_vq
+    vq = build_vq(dict(dataset_name="interhuman", **(TINY_VQ if args.tiny else {})))
+    with torch.no_grad():
+        for name, buf in vq.named_buffers():
+            if name.endswith("codebook"):
+                buf.copy_(torch.randn_like(buf))
+    return vq.to(device).eval()
+
+
+def random_transformer(args, device):
+    """Default-size (or tiny) MaskTransformer with a random CLIP text tower attached."""
+    from models.mask_transformer.build import build_transformer
+    cfg = dict(TINY_TRANS) if args.tiny else {}
+    model = build_transformer(cfg, device)
+    tower = TINY_CLIP_TEXT if args.tiny else CLIP_TEXT
+    return model.set_text_tower(random_clip_tower(tower["width"], tower["layers"], tower["heads"], device))
+
+
+def autocast(args, device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ======================================================================================= cases
+def measure_ceiling(args, device):
+    """Median GFLOP/s of an n^3 matrix product (n = 2048) in float32 and bfloat16."""
+    n = 256 if args.tiny else 2048
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+        times = []
+        for i in range(12):  # 2 warm-up products, then 10 timed
+            sync(device)
+            start = time.perf_counter()
+            a @ b
+            sync(device)
+            times.append(time.perf_counter() - start)
+        out[name] = 2 * n ** 3 / statistics.median(times[2:]) / 1e9
+    return out
+
+
+def case_vq(args, device, batch):
+    from models.vq.losses import GeometricLosses
+    from models.vq.trainer import VQTrainer
+    from options.vq_option import arg_parse
+    opt = arg_parse(True, ["--amp", args.amp] + [f"--{k}={v}" for k, v in (TINY_VQ if args.tiny else {}).items()])
+    opt.model_dir = args.work  # nothing is saved
+    losses = GeometricLosses(opt.recons_loss, np.zeros(262, np.float32), np.ones(262, np.float32))
+    from models.vq.build import build_vq
+    trainer = VQTrainer(opt, build_vq(opt), losses, device)
+    trainer._setup(iters_per_epoch=1000)
+    trainer.model.train()
+    motions = torch.randn(batch, opt.window_size, 262, generator=torch.Generator().manual_seed(0))  # (B, 64, 262)
+
+    def step():  # the body of VQTrainer.train's inner loop
+        loss, _ = trainer._forward(motions)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), 1.0)
+        trainer.optimizer.step()
+    return step, batch, f"{batch} windows of {opt.window_size} frames"
+
+
+def case_transformer(args, device, lengths):
+    from models.mask_transformer.trainer import TransformerTrainer
+    from options.trans_option import TrainT2MOptions
+    vq = random_vq(args, device)
+    model = random_transformer(args, device)
+    opt = TrainT2MOptions().parse(["--amp", args.amp])
+    opt.model_dir = args.work  # nothing is saved
+    trainer = TransformerTrainer(opt, model, vq, device)
+    trainer._setup(iters_per_epoch=1000)
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    bsz, full = len(lengths), 300  # the InterHuman dataset pads every item to 300 frames
+    motions = [torch.randn(bsz, full, 262, generator=g) for _ in range(2)]  # (B, 300, 262) each
+    for m in motions:
+        for i, n in enumerate(lengths):
+            m[i, n:] = 0  # padding rows are zeros, as the dataset writes them
+    texts = [f"two people interact, sample {i}" for i in range(bsz)]
+    batch = ([str(i) for i in range(bsz)], texts, motions[0], motions[1], torch.tensor(lengths) - 1)
+
+    def step():  # the body of TransformerTrainer.train's loop with grad_accum 1
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss, _ = trainer._forward(batch)
+        loss.backward()
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    return step, bsz, f"lengths {list(lengths)} (padded to {full})"
+
+
+def case_generate(args, device, bsz, frames=90):
+    from models.pipeline import InterMaskGenerator
+    vq = random_vq(args, device)
+    gen = InterMaskGenerator(random_transformer(args, device).eval(), vq, device=device)
+    calls = [0]
+
+    def run():
+        calls[0] += 1  # new captions every run: the text tower is part of what is timed
+        texts = [f"two people greet each other, take {calls[0]}.{i}" for i in range(bsz)]
+        with autocast(args, device):
+            gen.generate(texts, [frames] * bsz, time_steps=20, cond_scale=2.0, topkr=0.9, seed=calls[0])
+    return run, bsz, f"{bsz} x {frames} frames, 20 steps, cfg 2"
+
+
+# ---------------------------------------------------------------------------------- eval case
+REST_POSE_YUP = np.array([  # approximate SMPL-22 rest joints (metres, Y up, facing +Z)
+    [0, .93, 0], [.06, .84, 0], [-.06, .84, 0], [0, 1.04, 0], [.1, .47, 0], [-.1, .47, 0], [0, 1.17, 0],
+    [.09, .07, -.02], [-.09, .07, -.02], [0, 1.22, 0], [.11, .02, .1], [-.11, .02, .1], [0, 1.43, 0],
+    [.08, 1.34, 0], [-.08, 1.34, 0], [0, 1.52, .05], [.17, 1.37, 0], [-.17, 1.37, 0], [.43, 1.37, 0],
+    [-.43, 1.37, 0], [.68, 1.37, 0], [-.68, 1.37, 0]], dtype=np.float32)
+
+
+def write_bench_dataset(root, n_test, seed=0, min_len=60, max_len=300):
+    """A synthetic InterHuman-format dataset (person files (T, 312) Z-up, 3 captions, splits, unit
+    stats): two jittering skeletons walking. Its content is irrelevant for timing, its shapes are not."""
+    from data.process import Z_UP_TO_Y_UP
+    rng = np.random.default_rng(seed)
+    for sub in ("motions_processed/person1", "motions_processed/person2", "annots", "split", "stats"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    ids = [str(i) for i in range(n_test + 4)]
+    for cid in ids:
+        T = int(rng.integers(min_len, max_len + 1))
+        t = np.arange(T, dtype=np.float32)[:, None, None] / 30.0
+        for p in (1, 2):
+            yaw = rng.uniform(-np.pi, np.pi)
+            rot = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]], np.float32)
+            wobble = 0.04 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 6.3, (1, 22, 1)))
+            pos = (REST_POSE_YUP[None] + wobble) @ rot.T                                   # (T, 22, 3)
+            pos[..., [0, 2]] += rng.uniform(-1, 1, 2) + rng.uniform(-0.5, 0.5, 2) * t               # walk
+            person = np.zeros((T, 312), np.float32)
+            person[:, :66] = (pos @ Z_UP_TO_Y_UP).reshape(T, 66)                           # Y up -> Z up
+            person[:, 186:312] = np.tile([1, 0, 0, 1, 0, 0], 21) + 0.01 * rng.standard_normal((T, 126))
+            np.save(os.path.join(root, f"motions_processed/person{p}", f"{cid}.npy"), person)
+        with open(os.path.join(root, "annots", f"{cid}.txt"), "w") as f:
+            f.write(f"two people walk {cid}\none person walks past the other {cid}\nthey pass by {cid}\n")
+    parts = {"train": ids[:2], "val": ids[2:4], "test": ids[4:]}
+    for name, part in parts.items():
+        with open(os.path.join(root, "split", f"{name}.txt"), "w") as f:
+            f.write("".join(i + "\n" for i in part))
+    np.save(os.path.join(root, "stats", "global_mean.npy"), np.zeros(262, np.float32))
+    np.save(os.path.join(root, "stats", "global_std.npy"), np.ones(262, np.float32))
+
+
+def write_eval_runs(args, root, ckpt):
+    """Random-weight VQ and transformer runs (opt.yaml + model/best_fid.tar) and a random InterCLIP."""
+    import yaml
+    from models.evaluator.build import save_interclip
+    from models.evaluator.interclip import InterCLIP
+    from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.vq.build import build_vq
+    from utils.files import atomic_torch_save
+    tiny = args.eval_models == "tiny"
+    save_interclip(InterCLIP(dict(TINY_EVALUATOR) if tiny else None), os.path.join(ckpt, "eval_model"))
+    vq_cfg = dict(dataset_name="interhuman", name="vq_bench", **(TINY_VQ if tiny else {}))
+    vq_sd = build_vq(vq_cfg).state_dict()
+    vq_sd["quantizer.layers.0.codebook"] = torch.randn_like(vq_sd["quantizer.layers.0.codebook"])
+    trans_cfg = dict(name="trans_bench", vq_name="vq_bench", dataset_name="interhuman", seed=3407,
+                     vq_which_epoch="best_fid", data_root=root, **(TINY_TRANS if tiny else {}))
+    trans_cfg["code_dim"] = vq_cfg.get("code_dim", 512)
+    trans_cfg["num_tokens"] = vq_cfg.get("nb_code", 1024)
+    if tiny:  # a tiny CLIP file (the official text path: clip.load of a local file)
+        import clip.model
+        w = TINY_CLIP_TEXT["width"]
+        tiny_clip = clip.model.CLIP(w, 32, 1, 64, 16, 77, 49408, w, TINY_CLIP_TEXT["heads"], TINY_CLIP_TEXT["layers"])
+        trans_cfg.update(text_encoder="clip", clip_path=os.path.join(ckpt, "clip", "tiny_clip.pt"))
+        atomic_torch_save(tiny_clip.state_dict(), trans_cfg["clip_path"])
+    else:
+        trans_cfg.update(text_encoder="minilm")  # the CLIP weights would need a download
+    for cfg, state in ((vq_cfg, {"vq_model": vq_sd}),
+                       (trans_cfg, {"t2m_transformer": checkpoint_state(build_transformer(trans_cfg))})):
+        run = os.path.join(ckpt, "interhuman", cfg["name"])
+        os.makedirs(os.path.join(run, "model"), exist_ok=True)
+        with open(os.path.join(run, "opt.yaml"), "w") as f:
+            yaml.safe_dump(cfg, f)
+        atomic_torch_save(state, os.path.join(run, "model", "best_fid.tar"))
+
+
+def eval_counts(args):
+    """Protocol counts scaled to --eval_clips (official: batch 96, 20 replications, diversity 300,
+    MultiModality 100 texts x 30 generations, 10 pairs)."""
+    n = args.eval_clips
+    batch = min(96, max(2, n // 2))
+    usable = (n // batch) * batch
+    return dict(batch_size=batch, replication_times=args.eval_reps, diversity_times=max(2, min(300, usable // 2)),
+                mm_num_samples=max(1, min(100, n // 8)), mm_num_repeats=5, mm_num_times=3,
+                gen_batch_size=32, time_steps=20)
+
+
+def case_eval(args, device):
+    import eval as eval_script
+    data, ckpt = os.path.join(args.work, "data"), os.path.join(args.work, "checkpoints")
+    write_bench_dataset(data, args.eval_clips)
+    write_eval_runs(args, data, ckpt)
+    counts = eval_counts(args)
+    argv = ["--checkpoints_dir", ckpt, "--data_root", data, "--name", "trans_bench", "--log_time", "False",
+            "--device", str(device), "--eval_model_dir", os.path.join(ckpt, "eval_model")]
+    for k, v in counts.items():
+        argv += [f"--{k}", str(v)]
+
+    def run():
+        eval_script.main(list(argv))
+    per = counts["replication_times"] * args.eval_clips
+    return run, per, "protocol " + " ".join(f"{k}={v}" for k, v in counts.items()) + \
+        f", {args.eval_clips} test clips, {args.eval_models} models, per-sample = per clip per replication"
+
+
+def make_case(name, args, device):
+    """-> (callable for one run, samples per run, description)."""
+    if name.startswith("vq_b"):
+        return case_vq(args, device, int(name[4:]))
+    if name == "trans_b8_len120":
+        return case_transformer(args, device, [120] * 8)
+    if name == "trans_b8_len300":
+        return case_transformer(args, device, [300] * 8)
+    if name == "trans_mix_b8":
+        return case_transformer(args, device, np.random.default_rng(0).integers(30, 301, 8).tolist())
+    if name.startswith("gen_b"):
+        return case_generate(args, device, int(name[5:]))
+    if name == "eval":
+        return case_eval(args, device)
+    raise ValueError(f"unknown case {name!r}; known: {', '.join(ALL_CASES)}")
+
+
+# ================================================================================ child process
+def peak_mib(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def count_flops(fn):
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def time_runs(fn, repeats, device):
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run_child(args):
+    """Measure one case in this process (fresh, so the peak memory is the case's own) and write its
+    result as JSON to --_out. Temporary files live in a folder removed at the end."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory(prefix="intermask_bench_") as work:
+        args.work = work
+        if args._case == "matmul":
+            res = dict(case="matmul", ceiling_gflops=measure_ceiling(args, device))
+        else:
+            fn, samples, what = make_case(args._case, args, device)
+            setup_mib = peak_mib(device)
+            fn()  # warm-up
+            sync(device)
+            flop = count_flops(fn) if args.flops and args._case != "eval" else None
+            times = time_runs(fn, min(args.repeats, MAX_REPEATS.get(args._case, args.repeats)), device)
+            res = dict(case=args._case, description=what, samples=samples, times_s=times,
+                       median_s=statistics.median(times), peak_mib=peak_mib(device), setup_mib=setup_mib,
+                       flop=flop, threads=torch.get_num_threads(), amp="none" if args._case == "eval" else args.amp)
+    with open(args._out, "w") as f:
+        json.dump(res, f)
+
+
+def pick_device(args):
+    if args.device:
+        return torch.device(args.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# =============================================================================== parent process
+def machine_info(args):
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+               platform.processor()) if os.path.isfile("/proc/cpuinfo") else platform.processor()
+    device = pick_device(args)
+    return dict(cpu=cpu, cores=os.cpu_count(), threads=args.threads or torch.get_num_threads(), torch=torch.__version__,
+                python=platform.python_version(), device=str(device),
+                gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
+
+
+def child_argv(args, case, out):
+    argv = [sys.executable, os.path.abspath(__file__), "--_case", case, "--_out", out, "--repeats", str(args.repeats),
+            "--amp", args.amp, "--eval_clips", str(args.eval_clips), "--eval_reps", str(args.eval_reps),
+            "--eval_models", args.eval_models, "--flops", str(args.flops)]
+    for flag, on in (("--tiny", args.tiny),):
+        argv += [flag] if on else []
+    for flag, val in (("--threads", args.threads), ("--device", args.device)):
+        argv += [flag, str(val)] if val else []
+    return argv
+
+
+def run_case(args, case):
+    fd, out = tempfile.mkstemp(prefix=f"bench_{case}_", suffix=".json")
+    os.close(fd)
+    try:
+        proc = subprocess.run(child_argv(args, case, out), cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout or "no output").strip().splitlines()
+            return dict(case=case, error=lines[-1] if lines else f"exit code {proc.returncode}")
+        with open(out) as f:
+            return json.load(f)
+    finally:
+        os.remove(out)
+
+
+def summarise(res, ceiling, tiny=False):
+    """Add per-sample time, GFLOP/s, share of the ceiling and the official comparison (none for
+    --tiny runs, whose sizes differ from the official measurements)."""
+    if "error" in res:
+        return res
+    med = res["median_s"]
+    res["per_sample_s"] = med / res["samples"]
+    res["gflops"] = res["flop"] / med / 1e9 if res.get("flop") else None
+    roof = ceiling.get("bf16" if res["amp"] == "bf16" else "fp32")
+    res["ceiling_fraction"] = res["gflops"] / roof if res["gflops"] and roof else None
+    official_s, official_gflop = (None, None) if tiny else OFFICIAL.get(res["case"], (None, None))
+    res["official_s"], res["official_gflop"] = official_s, official_gflop
+    res["speedup_vs_official"] = official_s / med if official_s else None
+    return res
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(results, info, args):
+    print(f"\nInterMask benchmark  |  {info['cpu']}, {info['cores']} cores, {info['threads']} threads  |  "
+          f"torch {info['torch']}  |  device {info['device']}  |  amp {args.amp}{'  |  TINY' if args.tiny else ''}")
+    head = f"{'case':<16} {'median s':>9} {'/sample s':>10} {'peak MiB':>9} {'GFLOP':>8} {'GFLOP/s':>8} " \
+           f"{'% ceil':>6} {'official s':>10} {'speed-up':>8}"
+    print(head + "\n" + "-" * len(head))
+    for r in results:
+        if "error" in r:
+            print(f"{r['case']:<16} FAILED: {r['error']}")
+            continue
+        pct = None if r.get("ceiling_fraction") is None else 100 * r["ceiling_fraction"]
+        print(f"{r['case']:<16} {r['median_s']:>9.3f} {r['per_sample_s']:>10.3f} {r['peak_mib']:>9.0f} "
+              f"{fmt(r['flop'] and r['flop'] / 1e9, '8.1f'):>8} {fmt(r['gflops'], '8.1f'):>8} {fmt(pct, '6.0f'):>6} "
+              f"{fmt(r['official_s'], '10.1f'):>10} {fmt(r['speedup_vs_official'], '7.2f') + ('x' if r['speedup_vs_official'] else ''):>8}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="CASE",
+                   help=f"cases to run (default: all but trans_b8_len300); known: {' '.join(ALL_CASES)}")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per case after one warm-up (median)")
+    p.add_argument("--json", type=str, default="bench.json", help="where to write the results")
+    p.add_argument("--amp", type=str, default="none", choices=["none", "bf16"],
+                   help="bf16 autocast for training steps and generation (not eval)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", type=str, default=None, help="default cuda when available, else cpu")
+    p.add_argument("--tiny", action="store_true", help="tiny models and sizes (a smoke test, not a benchmark)")
+    p.add_argument("--flops", type=int, default=1, choices=[0, 1], help="1 = count FLOPs in one extra untimed run")
+    p.add_argument("--eval_clips", type=int, default=64, help="test clips of the eval case's synthetic dataset")
+    p.add_argument("--eval_reps", type=int, default=2, help="replications of the eval case (official 20)")
+    p.add_argument("--eval_models", type=str, default="tiny", choices=["tiny", "default"],
+                   help="model sizes in the eval case (default = default sizes, MiniLM text side)")
+    p.add_argument("--_case", type=str, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_out", type=str, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    unknown = [c for c in args.cases if c not in ALL_CASES]
+    if unknown:
+        p.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(ALL_CASES)}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.tiny and "--eval_clips" not in " ".join(sys.argv if argv is None else argv):
+        args.eval_clips, args.eval_reps = 8, 1
+    if args.eval_clips < 2:
+        p.error(f"--eval_clips must be >= 2, got {args.eval_clips}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args._case:
+        return run_child(args)
+    info = machine_info(args)
+    measured = run_case(args, "matmul")
+    if "error" in measured:
+        print(f"matmul ceiling: FAILED {measured['error']}", flush=True)
+    ceiling = measured.get("ceiling_gflops", {})
+    print("matmul ceiling: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in ceiling.items()), flush=True)
+    results = []
+    for case in args.cases:
+        r = run_case(args, case)
+        results.append(r)
+        print(f"{case}: " + (f"FAILED {r['error']}" if "error" in r else f"median {r['median_s']:.3f} s"), flush=True)
+    results = [summarise(r, ceiling, args.tiny) for r in results]
+    print_table(results, info, args)
+    out = dict(machine=info, settings=dict(repeats=args.repeats, amp=args.amp, tiny=args.tiny, warmup=1,
+                                           eval_clips=args.eval_clips, eval_reps=args.eval_reps,
+                                           eval_models=args.eval_models, command=" ".join(["bench.py"] + list(
+                                               sys.argv[1:] if argv is None else argv))),
+               ceiling_gflops=ceiling, cases={r["case"]: r for r in results})
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"\nwritten {args.json}")
+    return 1 if any("error" in r for r in results + [measured]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

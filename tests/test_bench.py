@@ -1,0 +1,106 @@
+"""bench.py: the JSON holds every requested case with positive times, memory and FLOP counts, the
+derived columns are computed as documented, and the eval case's synthetic dataset loads through the
+real InterHuman dataset. No timing is asserted (machines differ and are shared)."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+
+import bench
+
+FAST_CASES = ["vq_b8", "trans_mix_b8", "gen_b4", "eval"]  # one case of each code path
+
+
+def _run(tmp_path, cases, *extra):
+    out = str(tmp_path / "bench.json")
+    code = bench.main(["--tiny", "--threads", "1", "--json", out, "--cases", *cases, *extra])
+    with open(out) as f:
+        return code, json.load(f)
+
+
+def _check_results(res, cases, repeats, amp):
+    assert set(res["cases"]) == set(cases)
+    assert res["ceiling_gflops"]["fp32"] > 0 and res["ceiling_gflops"]["bf16"] > 0
+    machine = res["machine"]
+    assert machine["threads"] == 1 and machine["torch"] and machine["device"] == "cpu" and machine["cpu"]
+    for name, r in res["cases"].items():
+        assert "error" not in r, f"{name}: {r.get('error')}"
+        assert len(r["times_s"]) == (1 if name == "eval" else repeats)
+        assert min(r["times_s"]) > 0 and r["median_s"] == pytest.approx(float(np.median(r["times_s"])))
+        assert r["peak_mib"] > 0 and r["peak_mib"] >= r["setup_mib"] > 0
+        assert r["per_sample_s"] == pytest.approx(r["median_s"] / r["samples"]) and r["samples"] > 0
+        assert r["official_s"] is None  # --tiny sizes are never compared with the official figures
+        if name == "eval":
+            assert r["flop"] is None and r["amp"] == "none"
+        else:
+            assert r["flop"] > 0 and r["gflops"] == pytest.approx(r["flop"] / r["median_s"] / 1e9)
+            assert r["amp"] == amp
+    samples = {"vq_b8": 8, "vq_b16": 16, "gen_b1": 1, "gen_b4": 4, "trans_b8_len120": 8, "trans_mix_b8": 8,
+               "trans_b8_len300": 8}
+    for name, n in samples.items():
+        if name in res["cases"]:
+            assert res["cases"][name]["samples"] == n
+
+
+def test_tiny_run_has_every_case(tmp_path, capsys):
+    code, res = _run(tmp_path, FAST_CASES, "--repeats", "1")
+    assert code == 0
+    _check_results(res, FAST_CASES, repeats=1, amp="none")
+    table = capsys.readouterr().out
+    for case in FAST_CASES:
+        assert any(line.startswith(case + " ") for line in table.splitlines())
+
+
+@pytest.mark.slow
+def test_tiny_run_all_cases_bf16(tmp_path):
+    code, res = _run(tmp_path, bench.ALL_CASES, "--repeats", "2", "--amp", "bf16")
+    assert code == 0
+    _check_results(res, bench.ALL_CASES, repeats=2, amp="bf16")
+    cases = res["cases"]
+    assert cases["vq_b16"]["flop"] > 1.9 * cases["vq_b8"]["flop"]
+    assert cases["gen_b4"]["flop"] > 3 * cases["gen_b1"]["flop"]
+    assert cases["trans_b8_len300"]["flop"] > cases["trans_b8_len120"]["flop"]
+
+
+def test_summary_columns():
+    raw = dict(case="gen_b4", samples=4, median_s=2.0, flop=8e9, amp="bf16")
+    r = bench.summarise(dict(raw), {"fp32": 10.0, "bf16": 40.0})
+    assert r["per_sample_s"] == 0.5 and r["gflops"] == 4.0 and r["ceiling_fraction"] == 0.1
+    assert r["official_s"] == 18.1 and r["speedup_vs_official"] == pytest.approx(18.1 / 2.0)
+    r = bench.summarise(dict(raw, amp="none", case="eval", flop=None), {"fp32": 10.0})
+    assert r["gflops"] is None and r["ceiling_fraction"] is None and r["speedup_vs_official"] is None
+    assert bench.summarise(dict(raw), {"fp32": 10.0}, tiny=True)["official_s"] is None
+    assert bench.summarise(dict(case="vq_b8", error="boom"), {}) == dict(case="vq_b8", error="boom")
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--cases", "vq_b7"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--repeats", "0"])
+
+
+@pytest.mark.parametrize("clips", [2, 9, 64, 500])
+def test_eval_counts_fit_the_dataset(clips):
+    c = bench.eval_counts(argparse.Namespace(eval_clips=clips, eval_reps=2))
+    usable = (clips // c["batch_size"]) * c["batch_size"]
+    assert 2 <= c["batch_size"] <= min(96, clips)
+    assert c["diversity_times"] <= usable and c["mm_num_samples"] <= clips
+    assert c["mm_num_times"] <= c["mm_num_repeats"] and c["replication_times"] == 2
+
+
+def test_synthetic_dataset_loads(tmp_path):
+    from data import build_t2m_dataset
+    root = str(tmp_path / "data")
+    bench.write_bench_dataset(root, n_test=5, seed=1)
+    opt = argparse.Namespace(dataset_name="interhuman", data_root=root, stats_dir=None)
+    ds = build_t2m_dataset(opt, "test", normalize=False)
+    assert len(ds) == 5
+    for i in range(len(ds)):
+        _, text, m1, m2, length = ds[i]
+        assert text and m1.shape == m2.shape == (300, 262)
+        assert 59 <= length <= 299 and np.isfinite(m1).all() and np.isfinite(m2).all()
+        assert np.abs(m1[:length, :66]).max() > 0.1 and not m1[length:].any()
+    assert os.path.isfile(os.path.join(root, "stats", "global_std.npy"))

@@ -178,3 +178,37 @@ def test_bad_input_one_line_errors(run, tmp_path, capsys, extra, match):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(match, err), err
     assert not os.path.exists(tmp_path / "keypoint_npy")
+
+
+def test_interx_raw_output(tmp_path):
+    """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit."""
+    import infer
+    from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.vq.build import build_vq
+    from utils.files import atomic_torch_save
+    from utils.prompts import PromptError
+    torch.set_num_threads(1)
+    ckpt = tmp_path / "checkpoints"
+    vq_cfg = dict(TINY_VQ, dataset_name="interx")
+    vq_dir = ckpt / "interx" / "vq_x"
+    os.makedirs(vq_dir / "model")
+    with open(vq_dir / "opt.yaml", "w") as f:
+        yaml.safe_dump(dict(vq_cfg, name="vq_x"), f)
+    torch.manual_seed(0)
+    sd = build_vq(vq_cfg).state_dict()
+    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
+    atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
+    opt = dict(name="trans_x", vq_name="vq_x", dataset_name="interx", num_tokens=32, code_dim=16, latent_dim=32,
+               ff_size=64, n_layers=1, n_heads=2, text_encoder="minilm", seed=3)
+    os.makedirs(ckpt / "interx" / "trans_x" / "model")
+    with open(ckpt / "interx" / "trans_x" / "opt.yaml", "w") as f:
+        yaml.safe_dump(opt, f)
+    atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(opt))},
+                      str(ckpt / "interx" / "trans_x" / "model" / "best_fid.tar"))
+    args = ["--checkpoints_dir", str(ckpt), "--dataset_name", "interx", "--name", "trans_x"] + FAST
+    infer.main(args + ["--text", "two people hug#16f", "--out_dir", str(tmp_path / "out")])
+    assert os.listdir(tmp_path / "out") == ["smpl_npy"]
+    arr = np.load(tmp_path / "out" / "smpl_npy" / "infer_best_fid_ts2_cs2.0_topkr0.9_00_00.npy")
+    assert arr.shape == (16, 56 * 12) and np.isfinite(arr).all()
+    with pytest.raises(PromptError, match=r"4\.\.150 frames"):
+        infer.main(args + ["--text", "two people hug#6s", "--out_dir", str(tmp_path / "out")])

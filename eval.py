@@ -39,7 +39,9 @@ DATA_KEYS = ("dataset_name", "data_root", "stats_dir", "cache", "text_mirror", "
 
 # --------------------------------------------------------------------------- dataset item layouts
 class InterHumanItems:
-    """(name, text, motion1 (300,262), motion2, length); generated items are de-normalised."""
+    """(name, text, motion1 (300,262), motion2, length). Generated items keep only their valid rows
+    (de-normalised); `collate` zero-pads to 300. Padding rows are masked by the evaluator (the
+    official pads in normalised space, i.e. with the mean pose: same embeddings)."""
     max_length = 300
 
     def __init__(self, mean, std):
@@ -48,16 +50,18 @@ class InterHumanItems:
     text = staticmethod(lambda it: it[1])
     length = staticmethod(lambda it: int(it[4]))
     persons = staticmethod(lambda it: (torch.as_tensor(it[2]), torch.as_tensor(it[3])))
-    collate = staticmethod(default_collate)
+
+    def collate(self, items):
+        def pad(m):
+            out = np.zeros((self.max_length, m.shape[-1]), np.float32)
+            out[:len(m)] = m[:self.max_length]
+            return out
+        return default_collate([(it[0], it[1], pad(it[2]), pad(it[3]), it[4]) for it in items])
 
     def generated(self, it, g1, g2, n):
-        """g1, g2 (n', 262) normalised -> zero-padded to 300 in normalised space, de-normalised."""
-        out = []
-        for g in (g1, g2):
-            pad = torch.zeros(self.max_length, g.shape[-1])
-            pad[:g.shape[0]] = g[:self.max_length].cpu()
-            out.append((pad * self.std + self.mean).numpy())
-        return ("generated", it[1], out[0], out[1], int(n))
+        """g1, g2 (n, 262) normalised -> de-normalised, valid rows only."""
+        g1, g2 = ((g[:self.max_length].cpu() * self.std + self.mean).numpy() for g in (g1, g2))
+        return ("generated", it[1], g1, g2, int(n))
 
 
 class InterXItems:
@@ -92,7 +96,8 @@ class VQSource:
             outs = [[self.vq(m[i:i + 1, :n].to(dev))[0][0] for i, n in enumerate(lengths.tolist())] for m in (m1, m2)]
         else:
             T = int(lengths.max())
-            outs = [list(self.vq(m[:, :T].to(dev))[0]) for m in (m1, m2)]
+            outs = [[r[:4 * (n // 4)] for r, n in zip(self.vq(m[:, :T].to(dev))[0], lengths.tolist())]
+                    for m in (m1, m2)]
         return outs[0], outs[1], [4 * (n // 4) for n in lengths.tolist()]
 
 
@@ -115,25 +120,32 @@ class TransformerSource:
 
 
 # ------------------------------------------------------------------------------- generated sets
-def gt_items(dataset, normalize):
-    """The GT items of one pass in shuffled order (random crops/captions/person order drawn now)."""
-    if hasattr(dataset, "normalize"):
+def set_normalize(dataset, normalize):
+    if hasattr(dataset, "normalize"):  # InterHuman: models read normalised GT, the evaluator raw GT
         dataset.normalize = normalize
+
+
+def build_generated(source, dataset, layout, opt, embed, keep_first=0):
+    """One generation pass over the GT set in shuffled order (items drawn lazily: random crops,
+    captions, person order) -> (generated items in that order, MultiModality embeddings
+    (n_mm, mm_num_repeats, D), the first `keep_first` GT items). Each MultiModality group is
+    embedded (`embed(batch)`) as soon as it is complete, so its motions are not kept."""
+    set_normalize(dataset, True)
     perm = torch.randperm(len(dataset)).tolist()
-    return [dataset[i] for i in perm]
-
-
-def build_generated(source, items, layout, opt):
-    """-> (generated items in the GT order, MultiModality groups of mm_num_repeats items)."""
-    mm_pos = set(np.random.choice(len(items), opt.mm_num_samples, replace=False).tolist()) \
+    mm_pos = set(np.random.choice(len(perm), opt.mm_num_samples, replace=False).tolist()) \
         if opt.mm_num_samples > 0 else set()
-    jobs = [(p, 0) for p in range(len(items))] + [(p, r) for p in sorted(mm_pos) for r in range(1, opt.mm_num_repeats)]
-    jobs.sort()
-    gen, mm = [None] * len(items), {p: [] for p in mm_pos}
+    jobs = sorted([(p, 0) for p in range(len(perm))] +
+                  [(p, r) for p in mm_pos for r in range(1, opt.mm_num_repeats)])
+    gen, mm, cache, firsts = [None] * len(perm), {p: [] for p in mm_pos}, {}, []
     for s in range(0, len(jobs), opt.gen_batch_size):
         chunk = jobs[s:s + opt.gen_batch_size]
-        its = [items[p] for p, _ in chunk]
-        m1, m2 = (torch.stack([layout.persons(it)[k] for it in its]).float() for k in (0, 1))
+        for p, _ in chunk:
+            if p not in cache:
+                cache[p] = dataset[perm[p]]
+                if p < keep_first:
+                    firsts.append(cache[p])
+        its = [cache[p] for p, _ in chunk]
+        m1, m2 = (torch.stack([torch.as_tensor(layout.persons(it)[k]) for it in its]).float() for k in (0, 1))
         lengths = torch.tensor([layout.length(it) for it in its])
         g1, g2, n = source([layout.text(it) for it in its], m1, m2, lengths)
         for j, (p, r) in enumerate(chunk):
@@ -142,7 +154,12 @@ def build_generated(source, items, layout, opt):
                 gen[p] = out
             if p in mm_pos:
                 mm[p].append(out)
-    return gen, [mm[p] for p in sorted(mm_pos)]
+                if len(mm[p]) == opt.mm_num_repeats:
+                    mm[p] = embed(layout.collate(mm[p])).numpy()  # (repeats, D)
+        for p in [q for q in cache if q < chunk[-1][0]]:  # jobs are sorted: earlier items are done
+            del cache[p]
+    mm_emb = np.stack([mm[p] for p in sorted(mm_pos)]) if mm_pos else np.zeros((0,))
+    return gen, mm_emb, firsts
 
 
 def batches(items, batch_size, collate):
@@ -153,20 +170,24 @@ def batches(items, batch_size, collate):
 
 
 class GTLoader:
-    """Re-iterable GT loader: every pass draws new crops, captions, person order and batches."""
+    """Re-iterable GT loader (shuffle, drop_last): every pass draws new crops, captions, person order
+    and batches; items are read batch by batch."""
 
     def __init__(self, dataset, batch_size, collate):
         self.dataset, self.batch_size, self.collate = dataset, batch_size, collate
 
     def __iter__(self):
-        return iter(batches(gt_items(self.dataset, normalize=False), self.batch_size, self.collate))
+        set_normalize(self.dataset, False)
+        perm = torch.randperm(len(self.dataset)).tolist()
+        for s in range(0, len(perm) - self.batch_size + 1, self.batch_size):
+            yield self.collate([self.dataset[i] for i in perm[s:s + self.batch_size]])
 
 
 def save_visuals(opt, run_dir, ckpt_name, log_path, items, gen, layout):
     """--save_vis: GT and generated keypoints/videos of the first 20 (transformer) or 10 (VQ) samples
     of replication 0 in <run>/animation/ (Inter-X: raw npy + captions)."""
     setting = os.path.basename(log_path)[:-4].replace(f"evaluation_{opt.which_epoch}", "").replace("__", "_")
-    count = min(len(gen), 20 if opt.use_trans else 10)
+    count = min(len(items), len(gen))
     anim = os.path.join(run_dir, "animation")
     for i in range(count):
         base = "_".join(p for p in (ckpt_name[:-4], setting.strip("_"), f"{i:02d}") if p)
@@ -259,14 +280,14 @@ def run_protocol(opt, sources, dataset, layout, wrapper, seed, log_path, model_f
         for rep in range(opt.replication_times):
             fixseed(seed + rep)
             loaders = {"ground truth": GTLoader(dataset, opt.batch_size, layout.collate)}
-            mm_loaders = {}
+            mm_embeddings = {}
             for name, source in sources.items():
-                items = gt_items(dataset, normalize=True)
-                gen, mm = build_generated(source, items, layout, opt)
-                if rep == 0 and opt.save_vis:
+                n_vis = (20 if opt.use_trans else 10) if rep == 0 and opt.save_vis else 0
+                gen, mm, items = build_generated(source, dataset, layout, opt, wrapper.get_motion_embeddings, n_vis)
+                if n_vis:
                     save_visuals(opt, os.path.dirname(os.path.dirname(log_path)), name, log_path, items, gen, layout)
                 loaders[name] = batches(gen, opt.batch_size, layout.collate)
-                mm_loaders[name] = [layout.collate(g) for g in mm]
+                mm_embeddings[name] = mm
             log_line(f, f"==================== Replication {rep} ====================")
             stamp = (lambda: time_line(f)) if opt.log_time else (lambda: None)
             stamp()
@@ -276,7 +297,7 @@ def run_protocol(opt, sources, dataset, layout, wrapper, seed, log_path, model_f
             stamp()
             div = evaluate_diversity(wrapper, acti, f, opt.diversity_times)
             stamp()
-            mmod = evaluate_multimodality(wrapper, mm_loaders, f, opt.mm_num_times, *mm_scale)
+            mmod = evaluate_multimodality(mm_embeddings, f, opt.mm_num_times, *mm_scale)
             log_line(f, "!!! DONE !!!")
             add_replication(table, {"MM Distance": match, "R_precision": rprec, "FID": fid, "Diversity": div,
                                     "MultiModality": mmod})

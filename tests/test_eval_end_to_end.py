@@ -85,6 +85,9 @@ def test_vq_reconstruction_protocol_and_reproducibility(setup):
     assert open(log).read() == first  # same command, same seed: byte-identical log
     _run(setup, "--use_trans", "False", "--name", "vq_tiny", "--seed", "6")
     assert open(log).read() != first
+    batched = _run(setup, "--use_trans", "False", "--name", "vq_tiny", "--seed", "5", "--recon_per_sample", "False")
+    fid_batched = batched["evaluation_best_fid.log"]["FID"]["best_fid.tar"][0]
+    assert np.isfinite(fid_batched) and fid_batched != res["evaluation_best_fid.log"]["FID"]["best_fid.tar"][0]
     # a GT self-check that could fail: the GT R-precision is a fraction of hits, MM Dist > 0
     summary = res["evaluation_best_fid.log"]
     top = summary["R_precision"]["ground truth"][0]

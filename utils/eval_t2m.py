@@ -154,15 +154,14 @@ def evaluate_diversity(wrapper, acti, f, diversity_times):
     return out
 
 
-@torch.no_grad()
-def evaluate_multimodality(wrapper, mm_loaders, f, mm_times, emb_scale, divide_by):
-    """mm_loaders: name -> list of batches, one batch = all repeats of one text. 0 when empty."""
+def evaluate_multimodality(mm_embeddings, f, mm_times, emb_scale, divide_by):
+    """mm_embeddings: name -> (n_texts, repeats, D) motion embeddings of the MultiModality texts (each
+    text's generations embedded as one batch, like the official batch-1 MM loader); 0 when empty."""
     print("========== Evaluating MultiModality ==========")
     out = OrderedDict()
-    for name, batches in mm_loaders.items():
-        embs = [wrapper.get_motion_embeddings(b).numpy()[None] for b in batches]
-        out[name] = 0 if not embs else calculate_multimodality(np.concatenate(embs), mm_times, emb_scale,
-                                                               divide_by)
+    for name, embs in mm_embeddings.items():
+        embs = np.asarray(embs)
+        out[name] = 0 if embs.size == 0 else calculate_multimodality(embs, mm_times, emb_scale, divide_by)
         log_line(f, f"---> [{name}] Multimodality: {out[name]:.4f}")
     return out
 

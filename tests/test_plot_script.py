@@ -59,7 +59,7 @@ def test_frames_draw_both_people_in_both_views(renderer):
     frames = list(renderer.frames(people, "a caption"))
     assert len(frames) == T                                 # the shorter person decides
     h, w, c = frames[0].shape
-    assert (h, w, c) == (200, 400, 3)
+    assert (h, w, c) == (200, 400, 4)
     orange, green = _orange(frames[0]), _green(frames[0])
     for half in (slice(0, w // 2), slice(w // 2, w)):
         assert orange[:, half].sum() > 5 and green[:, half].sum() > 5

@@ -85,7 +85,8 @@ class StickFigureRenderer:
         return [floored, turned]
 
     def frames(self, people, caption):
-        """Yield (H, W, 3) uint8 frames for min(T) frames of `people` (list of (T, 22, 3))."""
+        """Yield (H, W, 4) uint8 RGBA frames for min(T) frames of `people` (list of (T, 22, 3)).
+        RGBA because that is the canvas' own layout: one flat copy per frame, no channel slicing."""
         if not 1 <= len(people) <= len(self.lines[0]):
             raise ValueError(f"plot: expected 1..{len(self.lines[0])} people, got {len(people)}")
         for j in people:
@@ -105,8 +106,9 @@ class StickFigureRenderer:
                         pts = joints[t, chain]                               # (len(chain), 3)
                         line.set_data_3d(pts[:, 0], pts[:, 1], pts[:, 2])
             self.fig.canvas.draw()
-            rgba = np.asarray(self.fig.canvas.buffer_rgba())                 # (H, W, 4)
-            yield np.ascontiguousarray(rgba[..., :3])
+            buf = self.fig.canvas.buffer_rgba()
+            h, w = buf.shape[:2]
+            yield np.frombuffer(bytes(buf), dtype=np.uint8).reshape(h, w, 4)   # (H, W, 4) copy
 
     def render(self, path, people, caption, fps=FPS, fmt=None):
         """Write the clip to `path` (format from `fmt` or the extension: mp4 or gif)."""
@@ -122,7 +124,7 @@ class StickFigureRenderer:
 
 
 def _write_mp4(path, frames, fps):
-    """Pipe RGB frames into the ffmpeg binary shipped by imageio-ffmpeg (H.264, yuv420p)."""
+    """Pipe RGBA frames into the ffmpeg binary shipped by imageio-ffmpeg (H.264, yuv420p)."""
     try:
         import imageio_ffmpeg
         imageio_ffmpeg.get_ffmpeg_exe()
@@ -132,7 +134,7 @@ def _write_mp4(path, frames, fps):
     first = next(frames)
     h, w = first.shape[:2]
     tmp = f"{path}.tmp{os.getpid()}.mp4"
-    writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+    writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, codec="libx264", pix_fmt_in="rgba",
                                          pix_fmt_out="yuv420p", macro_block_size=2,
                                          ffmpeg_log_level="error")
     writer.send(None)
@@ -154,10 +156,11 @@ def _write_gif(path, frames, fps):
         raise VideoBackendError(f"gif output needs Pillow (pip install Pillow) or use --format mp4: "
                                 f"{e}") from e
     frames = iter(frames)
-    first = Image.fromarray(next(frames))
+    first = Image.fromarray(next(frames)).convert("RGB")
     palette = first.quantize(colors=64, method=Image.Quantize.FASTOCTREE)  # one palette: no flicker
     images = [first.quantize(palette=palette, dither=Image.Dither.NONE)]
-    images += [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    images += [Image.fromarray(f).convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+               for f in frames]
     ends = np.round(np.arange(1, len(images) + 1) * 100.0 / fps)          # centiseconds
     durations = (np.diff(np.concatenate([[0], ends])) * 10).astype(int).tolist()
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)

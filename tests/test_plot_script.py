@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from utils import plot_script
 from utils.plot_script import (StickFigureRenderer, VideoBackendError, keypoints_from_features,
                                preprocess_plot_motion, wrap_title)
 

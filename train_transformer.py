@@ -13,6 +13,7 @@ Writes <checkpoints_dir>/<dataset_name>/<name>/{opt.txt, opt.yaml, model/{latest
 best_fid, best_top1}.tar, log/ (TensorBoard), eval/evaluation_training.log}.
 """
 import os
+import sys
 
 import torch
 from torch.utils.data import DataLoader
@@ -26,7 +27,7 @@ from models.vq.trainer import setup_run_dirs
 from options.common import resolve_device, resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
-from utils.files import fixseed
+from utils.files import MissingFileError, fixseed
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
     "interhuman": dict(joints_num=22, test_batch_size=96),
@@ -88,8 +89,8 @@ def main(argv=None):
     opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
     if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
         check_resume_options(opt)
-    save_options(opt, opt.save_root)
     model = build_transformer(opt, device, with_text_tower=True)
+    save_options(opt, opt.save_root)
     n_all = count_parameters(model)
     n_head = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("clipTrans", "clipln", "text_proj")))
     print(f"Total parameters of t2m_transformer (without the frozen text tower): {n_all / 1e6:.6f}M "
@@ -109,5 +110,15 @@ def main(argv=None):
     return trainer
 
 
+def cli(argv=None):
+    """main() with one-line errors for missing files instead of a traceback."""
+    try:
+        main(argv)
+    except MissingFileError as e:
+        print(f"train_transformer.py: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

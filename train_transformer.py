@@ -30,9 +30,11 @@ from options.trans_option import TrainT2MOptions
 from utils.files import MissingFileError, fixseed
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
-    "interhuman": dict(joints_num=22, test_batch_size=96),
-    "interx": dict(joints_num=56, test_batch_size=32, motion_rep="smpl"),
+    "interhuman": dict(joints_num=22),
+    "interx": dict(joints_num=56, motion_rep="smpl"),
 }
+EVAL_BATCH = {"interhuman": 96, "interx": 32}  # the official evaluation batch (R-precision pools)
+DEFAULT_TEST_BATCH = 96
 
 
 def make_eval_fn(opt, vq, device):
@@ -82,6 +84,8 @@ def main(argv=None):
     resolve_paths(opt)
     for k, v in DATASET_SETTINGS[opt.dataset_name].items():
         setattr(opt, k, v)
+    if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
+        opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
     device = resolve_device(opt)
     fixseed(opt.seed)
     setup_run_dirs(opt)

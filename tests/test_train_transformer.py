@@ -146,3 +146,21 @@ def test_token_cache_matches_plain_encoding_off_batch_position_zero(setup):
     assert torch.equal(cache(x[1:4]), plain[1:4]) and len(cache) == 4
     official = TokenCache(vq, torch.device("cpu"), enabled=False)
     assert torch.equal(official(x), plain)
+
+
+def test_do_eval_keeps_best_checkpoints(setup, tmp_path):
+    from models.evaluator.build import save_interclip
+    from models.evaluator.interclip import InterCLIP
+    torch.manual_seed(0)
+    tiny_eval = {"NUM_LAYERS": 1, "NUM_HEADS": 2, "LATENT_DIM": 16, "FF_SIZE": 32, "TEXT_LATENT_DIM": 16,
+                 "TEXT_NUM_LAYERS": 1, "TEXT_NUM_HEADS": 2, "EMB_DIM": 8, "TEXT_ENCODER": "minilm"}
+    save_interclip(InterCLIP(tiny_eval), str(tmp_path / "eval_model"))
+    tr = _main(setup, "ev", "--batch_size", "8", "--max_epoch", "1", "--do_eval", "--test_batch_size", "4",
+               "--eval_model_dir", str(tmp_path / "eval_model"), "--save_latest", "1000")
+    run = os.path.join(setup["ckpt"], "interhuman", "ev")
+    assert os.path.isfile(os.path.join(run, "model", "best_fid.tar"))
+    assert os.path.isfile(os.path.join(run, "model", "best_top1.tar"))
+    with open(os.path.join(run, "eval", "evaluation_training.log")) as f:
+        log = f.read()
+    assert "==================== Epoch 1 ====================" in log and "---> [gen] FID:" in log
+    assert tr.best["fid"] < float("inf")

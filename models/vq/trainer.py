@@ -128,6 +128,7 @@ class VQTrainer:
         self.total_iters = total
         self.lr_history = []      # lr used by each iteration of this process (tests, plots)
         self.val_history = []     # validation means of each epoch ended by this process
+        self.train_history = []   # the logged training means (every log_every iterations)
 
     # ---- checkpoints -----------------------------------------------------------------------------
     def save(self, name, epoch, batch_in_epoch, it):
@@ -232,6 +233,7 @@ class VQTrainer:
                 if it % self.log_every == 0:
                     mean = {k: acc[k] / self.log_every for k in TRAIN_LOG_KEYS}
                     self._log("Train", {**mean, "lr": lr}, it)
+                    self.train_history.append(mean)
                     tqdm.write(progress_line(start, it, self.total_iters, epoch, inner, mean))
                     acc = defaultdict(float)
                 if it % self.save_latest == 0 or it >= max_iters:

@@ -177,6 +177,9 @@ class TransformerTrainer:
     def _loaders(self, train_set, val_set):
         from data import seed_worker
         opt = self.opt
+        if opt.batch_size % 2 and getattr(opt, "interaction_mask_prob", 0) > 0:
+            raise ValueError(f"--batch_size {opt.batch_size} is odd: interaction masking splits each batch into "
+                             "two halves (official), use an even batch size")
         sampler = EpochBatchSampler(len(train_set), opt.batch_size, opt.seed, shuffle=True, drop_last=True)
         if len(sampler) < self.grad_accum:
             raise ValueError(f"training set has {len(train_set)} items, fewer than --batch_size {opt.batch_size} "

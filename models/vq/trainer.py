@@ -103,6 +103,7 @@ class VQTrainer:
         self.eval_fn = eval_fn
         self.writer = writer
         self.model_dir = opt.model_dir
+        self.best = {"min_val_loss": float("inf"), "fid": float("inf"), "top1": -float("inf")}
         self.amp_dtype = {"bf16": torch.bfloat16}.get(getattr(opt, "amp", "none"))
         if getattr(opt, "amp", "none") == "fp16":
             raise ValueError("--amp fp16 is not supported for VQ training (use bf16 or none)")
@@ -200,7 +201,6 @@ class VQTrainer:
         val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False, drop_last=False,
                                 num_workers=opt.num_workers)
         self._setup(len(sampler))
-        self.best = {"min_val_loss": float("inf"), "fid": float("inf"), "top1": -float("inf")}
         epoch, start_batch, it = 0, 0, 0
         if opt.is_continue:
             epoch, start_batch, it = self.resume(os.path.join(self.model_dir, "latest.tar"))

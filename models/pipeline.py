@@ -56,7 +56,8 @@ class InterMaskGenerator:
         transformer, opt = load_transformer(run_dir, which_epoch_file, device, overrides=overrides)
         vq_epoch = vq_which_epoch or getattr(opt, "vq_which_epoch", None) or "best_fid"
         vq, vq_opt = load_vq(checkpoints_dir, dataset_name, getattr(opt, "vq_name", "vq_default"), vq_epoch, device)
-        stats_opt = argparse.Namespace(dataset_name=dataset_name, data_root=data_root or getattr(opt, "data_root", None),
+        stats_opt = argparse.Namespace(dataset_name=dataset_name,
+                                       data_root=data_root or getattr(opt, "data_root", None),
                                        stats_dir=stats_dir or getattr(opt, "stats_dir", None))
         if stats_dir is None and stats_opt.stats_dir and not os.path.isdir(stats_opt.stats_dir):
             stats_opt.stats_dir = None  # the training machine's folder: fall back to the defaults

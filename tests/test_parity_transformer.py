@@ -19,7 +19,12 @@ FILE = "transformer.npz"
 def build_reference_model(vectors):
     """The small model of transformer.npz, strict-loaded with its official state dict."""
     z = vectors.npz(FILE)
-    model = build_transformer(vectors.config(FILE), "cpu")
+    cfg = dict(vectors.config(FILE))
+    head = cfg.get("text_head", {})
+    if head:
+        assert head.get("d_model", cfg["clip_dim"]) == cfg["clip_dim"] and not head.get("norm_first", False)
+        cfg.update(text_heads=head["nhead"], text_ff_size=head["dim_feedforward"], text_layers=head["num_layers"])
+    model = build_transformer(cfg, "cpu")
     model.load_state_dict(vectors.state_dict(z), strict=True)
     return model.eval(), z
 

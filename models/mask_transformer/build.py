@@ -31,6 +31,10 @@ MODEL_OPTIONS = {
     "cross_kv_pre_st": ("cross_kv_pre_st", True),
     "interaction_mask_prob": ("interaction_mask_prob", 0.2),
     "step_unroll": ("step_unroll", 1.0),
+    # the text head's shape is fixed in the official code; settable only through a config dict
+    "text_heads": ("text_heads", 8),
+    "text_ff_size": ("text_ff_size", 2048),
+    "text_layers": ("text_layers", 2),
 }
 
 

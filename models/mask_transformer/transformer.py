@@ -78,12 +78,15 @@ class MaskTransformer(nn.Module):
     """Inter-M transformer. Sizes as the official defaults: K=1024 codes, code_dim 512, latent 384,
     6 layers, 6 heads, ff 1024, dropout 0.2, text feature 768, condition dropout 0.1.
 
+    The text head (official, hard-coded there): text_layers=2 post-LN encoder layers of width clip_dim,
+    text_heads=8, text_ff_size=2048, GELU, dropout 0.1, then LayerNorm.
     text_width: width of the frozen tower's token states (768 CLIP; 384 MiniLM, which adds a
     trainable `text_proj` Linear(384 -> 768) in front of the official 2-layer text head)."""
 
     def __init__(self, num_tokens=1024, code_dim=512, latent_dim=384, ff_size=1024, n_layers=6, n_heads=6,
                  dropout=0.2, clip_dim=768, cond_drop_prob=0.1, text_width=768, double_residual=True,
-                 cross_kv_pre_st=True, interaction_mask_prob=0.2, step_unroll=1.0):
+                 cross_kv_pre_st=True, interaction_mask_prob=0.2, step_unroll=1.0, text_heads=8, text_ff_size=2048,
+                 text_layers=2):
         super().__init__()
         self.num_tokens, self.latent_dim, self.clip_dim = num_tokens, latent_dim, clip_dim
         self.mask_id, self.pad_id, self.sep_id = num_tokens, num_tokens + 1, num_tokens + 2
@@ -103,9 +106,9 @@ class MaskTransformer(nn.Module):
         # created after the init (PyTorch defaults), as the official text head
         if text_width != clip_dim:
             self.text_proj = nn.Linear(text_width, clip_dim)
-        layer = nn.TransformerEncoderLayer(d_model=clip_dim, nhead=8, dim_feedforward=2048, dropout=0.1,
-                                           activation="gelu", batch_first=True)
-        self.clipTrans = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        layer = nn.TransformerEncoderLayer(d_model=clip_dim, nhead=text_heads, dim_feedforward=text_ff_size,
+                                           dropout=0.1, activation="gelu", batch_first=True)
+        self.clipTrans = nn.TransformerEncoder(layer, num_layers=text_layers, enable_nested_tensor=False)
         self.clipln = nn.LayerNorm(clip_dim)
         self._text_tower = None
 

@@ -25,6 +25,7 @@ Ours, deliberately:
   evaluation run with the training RNG streams saved and restored.
 """
 import hashlib
+import itertools
 import os
 import time
 from collections import defaultdict
@@ -219,9 +220,8 @@ class TransformerTrainer:
                 bar = tqdm(total=micro_per_epoch // self.grad_accum, initial=start_batch // self.grad_accum,
                            dynamic_ncols=True, desc=f"epoch {epoch + 1}/{opt.max_epoch}")
                 inner, stopped = start_batch, False
-                for inner, batch in enumerate(train_loader, start=start_batch + 1):
-                    if inner > micro_per_epoch:
-                        break
+                batches = itertools.islice(train_loader, max(micro_per_epoch - start_batch, 0))  # full groups only
+                for inner, batch in enumerate(batches, start=start_batch + 1):
                     first_micro = (inner - 1) % self.grad_accum == 0
                     if first_micro:
                         it += 1

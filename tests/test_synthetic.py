@@ -1,0 +1,254 @@
+"""The embedded synthetic dataset: InterHuman on-disk format, kinematics (positions = FK of the stored
+rotations, rigid bones, feet on the floor, separate bodies), captions whose side words match the motion,
+determinism, and that the project's real loaders read it."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+N_CLIPS = 28            # two clips of every type
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from data.synthetic.writer import write_dataset
+    root = str(tmp_path_factory.mktemp("syn") / "Synthetic")
+    meta = write_dataset(root, N_CLIPS, seed=0, log=None)
+    return root, meta
+
+
+def _person_files(root, cid):
+    return [np.load(os.path.join(root, "motions_processed", p, f"{cid}.npy")) for p in ("person1", "person2")]
+
+
+def _yup_positions(arr):
+    from data.synthetic.skeleton_fk import zup_to_yup
+    return zup_to_yup(arr[:, :66].astype(np.float64).reshape(-1, 22, 3))
+
+
+def _lines(path):
+    with open(path, newline="") as f:
+        return f.read()
+
+
+def test_layout_and_file_format(dataset):
+    from data.synthetic.choreography import TYPE_NAMES
+    root, meta = dataset
+    splits = {s: _lines(os.path.join(root, "split", f"{s}.txt")) for s in ("train", "val", "test")}
+    ids = []
+    for name, text in splits.items():
+        assert text.endswith("\n") and "\r" not in text and " " not in text, name
+        assert text == _lines(os.path.join(root, f"{name}.txt"))            # InterGen's layout too
+        ids += text.split()
+    assert sorted(ids, key=int) == [str(i + 1) for i in range(N_CLIPS)]     # disjoint and complete
+    assert all(len(splits[s].split()) > 0 for s in splits)
+    for path in ("ignore_list.txt", "split/ignore_list.txt"):
+        assert _lines(os.path.join(root, path)) == ""
+    assert sorted(meta["clips"][c]["kind"] for c in ids) == sorted(TYPE_NAMES * 2)
+    for cid in ids:
+        assert "." not in cid
+        p1, p2 = _person_files(root, cid)
+        assert p1.dtype == np.float32 and p1.shape == (meta["clips"][cid]["frames"], 492) == p2.shape
+        assert np.isfinite(p1).all() and np.isfinite(p2).all()
+        # hand-joint positions copy the wrists; hand rotations are the 6D identity
+        assert np.array_equal(p1[:, 66:69], p1[:, 60:63]) and np.array_equal(p1[:, 111:114], p1[:, 63:66])
+        assert np.array_equal(p1[:, 312:318], np.tile(np.float32([1, 0, 0, 1, 0, 0]), (len(p1), 1)))
+        caps = _lines(os.path.join(root, "annots", f"{cid}.txt"))
+        assert caps.endswith("\n") and not caps.endswith("\n\n")
+        assert len(caps.splitlines()) == 3 and all(c.strip() for c in caps.splitlines())
+
+
+def test_lengths_spread():
+    from data.synthetic.choreography import TYPE_NAMES, sample_length
+    rng = np.random.default_rng(0)
+    lengths = np.array([sample_length(rng, TYPE_NAMES[i % len(TYPE_NAMES)]) for i in range(3000)])
+    assert lengths.min() >= 30 and lengths.max() <= 360                        # 1 s .. 12 s
+    assert 0.02 < (lengths > 300).mean() < 0.1                                 # exercises the random crop
+    assert (lengths >= 64).mean() > 0.9                                        # VQ windows exist
+
+
+def test_positions_are_fk_of_stored_rotations(dataset):
+    """Read back only the files: local rotations from the 6D columns, the root orientation (not stored)
+    recovered from the hips/spine, the rest skeleton from the clip's body sizes -> FK == stored positions."""
+    from data.synthetic.skeleton_fk import (BodyParams, forward_kinematics, rest_offsets, root_from_positions,
+                                            sixd_to_matrix)
+    root, meta = dataset
+    worst = 0.0
+    for cid, info in meta["clips"].items():
+        for arr, body in zip(_person_files(root, cid), info["bodies"]):
+            pos = _yup_positions(arr)                                          # (T, 22, 3)
+            offsets = rest_offsets(BodyParams(**body))
+            local = np.empty((len(arr), 22, 3, 3))
+            d6 = arr[:, 186:312].astype(np.float64).reshape(-1, 21, 6)
+            raw_cols = np.stack([d6[..., 0::2], d6[..., 1::2]], -1)           # the stored 2 columns
+            assert np.abs((raw_cols ** 2).sum(-2) - 1).max() < 1e-6           # unit columns ...
+            assert np.abs((raw_cols[..., 0] * raw_cols[..., 1]).sum(-1)).max() < 1e-6   # ... orthogonal
+            local[:, 1:] = sixd_to_matrix(d6)
+            local[:, 0] = root_from_positions(pos, offsets)
+            fk, _ = forward_kinematics(local, pos[:, 0], offsets)
+            worst = max(worst, float(np.abs(fk - pos).max()))
+    assert worst < 1e-5, f"positions differ from FK(rotations) by {worst:.2e} m"
+
+
+def test_6d_layout_is_first_two_columns():
+    from data.synthetic.skeleton_fk import matrix_to_6d, rot_x, rot_y, rot_z, sixd_to_matrix
+    r = rot_z(0.3) @ rot_x(-0.7) @ rot_y(1.1)
+    d = matrix_to_6d(r)
+    assert np.allclose(d, [r[0, 0], r[0, 1], r[1, 0], r[1, 1], r[2, 0], r[2, 1]])
+    assert np.allclose(sixd_to_matrix(d), r)
+    # InterHuman's mirror (negate 6D entries 1, 2, 4) equals M R M with M = diag(-1, 1, 1) in this layout
+    m = np.diag([-1.0, 1.0, 1.0])
+    assert np.allclose(d * np.array([1, -1, -1, 1, -1, 1]), matrix_to_6d(m @ r @ m))
+
+
+def test_rigid_bones_feet_on_floor_bodies_apart(dataset):
+    from data.skeleton import FOOT_JOINTS, PARENTS
+    from data.synthetic.skeleton_fk import BodyParams, rest_offsets
+    root, meta = dataset
+    for cid, info in meta["clips"].items():
+        people = [_yup_positions(a) for a in _person_files(root, cid)]
+        for pos, body in zip(people, info["bodies"]):
+            bones = np.linalg.norm(pos[:, 1:] - pos[:, PARENTS[1:]], axis=-1)          # (T, 21)
+            rest = np.linalg.norm(rest_offsets(BodyParams(**body))[1:], axis=-1)
+            assert np.abs(bones - rest).max() < 1e-5, f"clip {cid}: bone lengths vary"
+            feet = pos[:, FOOT_JOINTS, 1]
+            assert pos[..., 1].min() > -1e-5, f"clip {cid}: a joint goes below the floor"
+            assert feet.min(1).max() < 0.01, f"clip {cid}: both feet off the floor at some frame"
+            pelvis = pos[:, 0, 1]
+            assert pelvis.min() > 0.6 * np.percentile(pelvis, 90), f"clip {cid}: deep crouch"
+        gap = np.linalg.norm((people[0][:, 0] - people[1][:, 0])[:, [0, 2]], axis=-1)
+        assert gap.min() > 0.3, f"clip {cid} ({info['kind']}): pelvises {gap.min():.2f} m apart"
+
+
+def test_contacts_and_canonicalisation(dataset):
+    """Through the project's processing: foot contacts take both values and some foot is planted in almost
+    every frame; no clip hits the degenerate facing (NaN) at any possible crop start."""
+    from data.process import canonicalise_pair, raw_from_person_file
+    from data.skeleton import CONTACT
+    from data.validate import load_interhuman_clip
+    root, meta = dataset
+    planted, lifted = [], []
+    for cid in meta["clips"]:
+        raw1, raw2, texts = load_interhuman_clip(root, cid, 15, 300, need_text=True)
+        assert np.array_equal(raw1, raw_from_person_file(_person_files(root, cid)[0]))
+        for feat in canonicalise_pair(raw1, raw2):
+            assert np.isfinite(feat).all()
+            contacts = feat[:, CONTACT]
+            assert set(np.unique(contacts)) <= {0.0, 1.0}
+            planted.append(contacts.max(1).mean())                          # some foot planted
+            lifted.append(1.0 - contacts.mean())                             # a foot channel is 0
+    assert min(planted) > 0.85, "a clip has many frames without any planted foot"
+    assert 0.03 < np.mean(lifted) < 0.5, "contacts do not take both values"
+
+
+def test_real_loaders_read_it(dataset):
+    from data import build_t2m_dataset, build_vq_dataset
+    from prepare.compute_stats import compute_stats
+    root, meta = dataset
+    compute_stats(root, "train", verbose=False)
+    opt = SimpleNamespace(dataset_name="interhuman", data_root=root, stats_dir=None, cache=True,
+                          text_mirror="fixed", window_size=64, window_stride=10)
+    train = build_t2m_dataset(opt, "train")
+    n_train = meta["split_sizes"]["train"]
+    assert len(train) == 2 * n_train                                     # originals + mirrored
+    name, text, m1, m2, length = train[0]
+    assert m1.shape == m2.shape == (300, 262) and 14 <= length <= 299 and text
+    long_enough = sum(1 for c in meta["clips"].values() if c["split"] == "train" and c["frames"] >= 64)
+    assert len(build_vq_dataset(opt, "train").clip_ids) == long_enough
+
+
+def test_captions_match_the_motion(dataset):
+    """Side words are exactly the sides the motion uses; rotation words match the dance's direction."""
+    root, meta = dataset
+    side_keys = ("side", "side2", "partner_side", "turn")
+    for cid, info in meta["clips"].items():
+        caps = _lines(os.path.join(root, "annots", f"{cid}.txt")).splitlines()
+        allowed = {info["params"].get(k) for k in side_keys} - {None}
+        for c in caps:
+            assert set(re.findall(r"\b(left|right)\b", c.lower())) <= allowed, (info["kind"], c, allowed)
+            assert "Left" not in c and "Right" not in c                         # the mirror swap is case-sensitive
+            spin = re.findall(r"\b(clockwise|counterclockwise)\b", c)
+            assert spin in ([], [info["params"].get("direction")]), (c, info["params"])
+    sided = [c for c in meta["clips"].values() if c["kind"] in ("handshake", "punch", "kick")]
+    assert all(c["params"]["side"] in ("left", "right") for c in sided)
+
+
+def test_demo_prompts_are_paraphrases():
+    from data.synthetic.captions import TEMPLATES, all_captions
+    with open(os.path.join(REPO, "prompts_demo.txt")) as f:
+        prompts = [line.strip() for line in f if line.strip()]
+    assert len(prompts) >= 6
+
+    def norm(s):
+        return re.sub(r"[^a-z ]", "", s.lower()).strip()
+    every = {norm(c) for kind in TEMPLATES for c in all_captions(kind)}
+    assert len(every) > 1000
+    for p in prompts:
+        assert norm(p) not in every, f"demo prompt copies a training caption: {p}"
+    text = " ".join(prompts).lower()
+    for words in (("handshake", "shake hands"), ("high five",), ("shove", "push"), ("embrace", "hug")):
+        assert any(w in text for w in words), words
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    from data.synthetic.writer import write_dataset
+
+    def snapshot(root):
+        out = {}
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    out[os.path.relpath(os.path.join(dirpath, name), root)] = f.read()
+        return out
+    a, b, c = (str(tmp_path / n) for n in ("a", "b", "c"))
+    write_dataset(a, 6, seed=3, log=None)
+    write_dataset(b, 6, seed=3, log=None)
+    write_dataset(c, 6, seed=4, log=None)
+    sa, sb, sc = snapshot(a), snapshot(b), snapshot(c)
+    assert sa == sb
+    assert sa["motions_processed/person1/1.npy"] != sc["motions_processed/person1/1.npy"]
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_dataset(a, 6, seed=3, log=None)
+    with pytest.raises(ValueError, match="person1"):
+        write_dataset(str(tmp_path / "person1_data"), 2, log=None)
+
+
+def test_cli_writes_dataset_and_stats(tmp_path):
+    out = str(tmp_path / "cli")
+    script = os.path.join(REPO, "prepare", "make_synthetic_dataset.py")
+    r = subprocess.run([sys.executable, script, "--out", out, "--num_clips", "5", "--seed", "1"],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert np.load(os.path.join(out, "stats", "global_std.npy")).shape == (262,)
+    with open(os.path.join(out, "synthetic_meta.json")) as f:
+        assert json.load(f)["num_clips"] == 5
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    from prepare.make_synthetic_dataset import main
+    for args, word in ((["--num_clips", "0"], "--num_clips"), (["--val_frac", "0.7", "--test_frac", "0.5"], "--val_frac")):
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path / "x"), *args])
+        assert word in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_thousand_clips_under_a_minute(tmp_path):
+    from data.synthetic.choreography import TYPE_NAMES
+    from data.synthetic.writer import write_dataset
+    start = time.time()
+    meta = write_dataset(str(tmp_path / "big"), 1000, seed=0, log=None)
+    assert time.time() - start < 60
+    for split in ("train", "val", "test"):
+        kinds = {c["kind"] for c in meta["clips"].values() if c["split"] == split}
+        assert kinds == set(TYPE_NAMES), split
+    sizes = meta["split_sizes"]
+    assert 760 <= sizes["train"] <= 840 and sizes["val"] >= 80 and sizes["test"] >= 80

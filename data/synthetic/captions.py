@@ -179,7 +179,8 @@ def make_captions(kind, params, rng, n=3):
     usable = [tpl for cond, tpl in TEMPLATES[kind] if _matches(cond, params)]
     usable = [tpl for tpl in usable if all(k in fixed or k in WORDS for k in re.findall(r"{(\w+)}", tpl))]
     order = rng.permutation(len(usable))
-    picks = [usable[i] for i in order[:n]] + [usable[i] for i in rng.integers(len(usable), size=max(0, n - len(usable)))]
+    extra = rng.integers(len(usable), size=max(0, n - len(usable)))     # repeats only if too few templates
+    picks = [usable[i] for i in order[:n]] + [usable[i] for i in extra]
     out = []
     for tpl in picks:
         words = {k: str(rng.choice(opts)) for k, opts in WORDS.items()}

@@ -20,6 +20,8 @@ def _meet(p1, side0, side1, drop, gap=0.035):
 
 
 def handshake(rng, T, bodies):
+    """Optionally walk up; both reach the same-side hand to a point between their shoulders, pump
+    it 2-3 times a second while holding, let go. Sides: right 80 %."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.8)
@@ -42,14 +44,16 @@ def handshake(rng, T, bodies):
 
     def goals(p1):
         _, h0, h1 = _meet(p1, s, s, drop)
-        h0[:, 1] += shake
-        h1[:, 1] += shake
-        return [{s: goal(h0, w, -UP + 0.6 * out_dir(p1[i]["glob"][:, 0], s))} if i == 0 else
-                {s: goal(h1, w, -UP + 0.6 * out_dir(p1[i]["glob"][:, 0], s))} for i in (0, 1)]
+        out = []
+        for i, h in ((0, h0), (1, h1)):
+            h[:, 1] += shake                                             # both hands pump together
+            out.append({s: goal(h, w, -UP + 0.6 * out_dir(p1[i]["glob"][:, 0], s))})
+        return out
     return Scene(plans, goals, dict(side=s, approach=who if appr else None, long=hold > 1.5))
 
 
 def high_five(rng, T, bodies):
+    """Both raise the same-side hand above the shoulder, then bring the palms together briefly."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.6)
@@ -82,6 +86,8 @@ def high_five(rng, T, bodies):
 
 
 def hug(rng, T, bodies):
+    """Walk up (usually), open the arms wide, wrap both hands behind the partner's back (one person over
+    the shoulders, the other around the waist), rock, let go and step apart."""
     t, dur = time_axis(T)
     a, b = bodies
     d = rng.uniform(0.36, 0.42) * 0.5 * (a.scale + b.scale)
@@ -116,6 +122,8 @@ def hug(rng, T, bodies):
 
 
 def hand_over(rng, T, bodies):
+    """The giver carries an object in one hand, holds it out at chest height; the receiver takes it
+    with both hands and keeps it at the chest."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.6)
@@ -153,6 +161,8 @@ def hand_over(rng, T, bodies):
 
 
 def pat_shoulder(rng, T, bodies):
+    """The actor (optionally walking up) rests one hand on the partner's facing shoulder (my
+    right hand, your left shoulder) and pats 2-4 times; the partner lowers the head."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.6)
@@ -179,6 +189,8 @@ def pat_shoulder(rng, T, bodies):
 
 
 def dance(rng, T, bodies):
+    """Holding both hands crosswise, the pair turns around its centre (counterclockwise or clockwise
+    seen from above) with small side steps and a bounce."""
     t, dur = time_axis(T)
     a, b = bodies
     drop = rng.uniform(0.3, 0.36) * a.scale

@@ -4,10 +4,12 @@ import numpy as np
 
 from data.synthetic.body_motion import LEFT, RIGHT
 from data.synthetic.staging import (UP, Scene, event_time, facing_pair, fwd_dir, goal, keyframes, min_jerk,
-                                    out_dir, person, pick_side, ramp, side_sign, sway, time_axis, window)
+                                    out_dir, person, pick_side, side_sign, sway, time_axis, window)
 
 
 def push(rng, T, bodies):
+    """The actor steps in and shoves the partner's chest (both hands 60 %, else one); the partner is
+    thrown back 0.45-1 m with quick stumbling steps and a backward lean."""
     t, dur = time_axis(T)
     a, b = bodies
     both = rng.random() < 0.6
@@ -39,6 +41,8 @@ def push(rng, T, bodies):
 
 
 def punch(rng, T, bodies):
+    """Both raise a guard; the actor throws 1-2 fast punches with one hand at the partner's head, which
+    the partner's raised forearms block (the partner flinches back)."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.6)
@@ -71,6 +75,8 @@ def punch(rng, T, bodies):
 
 
 def kick(rng, T, bodies):
+    """The actor chambers the knee and snaps a front kick with one leg to the partner's midsection, the
+    support foot planted; the partner blocks low and steps back."""
     t, dur = time_axis(T)
     a, b = bodies
     s = pick_side(rng, 0.6)

@@ -8,6 +8,7 @@ from data.synthetic.staging import (UP, Scene, facing_pair, fwd_dir, goal, out_d
 
 
 def wave(rng, T, bodies):
+    """2-4 m apart, one waves a raised hand side to side, the other waves back (70 %) or both at once."""
     t, dur = time_axis(T)
     a, b = bodies
     d = rng.uniform(2.0, 4.0)
@@ -36,6 +37,8 @@ def wave(rng, T, bodies):
 
 
 def bow(rng, T, bodies):
+    """1-1.8 m apart facing each other, both bend 35-63 degrees at the hips, together or one after the
+    other, and come back up."""
     t, dur = time_axis(T)
     d = rng.uniform(1.0, 1.8)
     xz0, xz1, y0, y1 = facing_pair(t, d, rng.normal(0.0, 0.1))
@@ -54,6 +57,7 @@ def bow(rng, T, bodies):
 
 
 def walk_towards(rng, T, bodies):
+    """Start 2.5-6 m apart, both walk towards each other and stop about 1 m apart."""
     t, dur = time_axis(T)
     d1 = rng.uniform(0.9, 1.4)
     v = rng.uniform(0.55, 0.85)                                       # mean speed of the min-jerk walk
@@ -91,6 +95,8 @@ def _speed_profile(t, v, t0, accel=0.8, t_stop=None):
 
 
 def side_by_side(rng, T, bodies):
+    """Walk the same way next to each other (one on the other's left or right), straight, curving,
+    or round a circle when the walk is long; sometimes stopping at the end."""
     t, dur = time_axis(T)
     v = rng.uniform(0.8, 1.4)
     gap = rng.uniform(0.55, 0.9)
@@ -110,6 +116,8 @@ def side_by_side(rng, T, bodies):
 
 
 def chase(rng, T, bodies):
+    """The chaser runs after the other, who runs away 1.6-2.8 m ahead; the chaser is faster and may
+    catch up to 1 m. Long runs go round a circle."""
     t, dur = time_axis(T)
     v1 = rng.uniform(1.8, 2.3)
     v0 = v1 + rng.uniform(0.1, 0.4)

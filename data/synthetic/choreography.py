@@ -32,7 +32,7 @@ INTERACTIONS = {
 }
 TYPE_NAMES = list(INTERACTIONS)
 LONG_PROB = 0.06          # share of clips longer than the loaders' 300-frame crop
-LONG_MAX = 360
+LONG_MAX = 330           # at most 11 s
 CROP = 300                # the loaders crop windows of 300 frames starting anywhere in [0, T - 301]
 
 

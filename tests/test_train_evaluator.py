@@ -22,6 +22,7 @@ def _gt_r_precision(eval_dir, data_root, batch_size, seed=0):
                              data_root=data_root, stats_dir=None)
     wrapper = build_eval_wrapper(opt, torch.device("cpu"))
     ds = build_t2m_dataset(opt, "test", normalize=False)
+    batch_size = min(batch_size, len(ds))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
     hits, n = np.zeros(3), 0
@@ -30,7 +31,7 @@ def _gt_r_precision(eval_dir, data_root, batch_size, seed=0):
             te, me = wrapper.get_co_embeddings(batch)
             hits += matching_batch(te.numpy(), me.numpy())[1]
             n += te.shape[0]
-    return hits / n
+    return hits / n, batch_size
 
 
 def test_trained_evaluator_separates_pairs(tmp_path):
@@ -43,7 +44,7 @@ def test_trained_evaluator_separates_pairs(tmp_path):
                                 "--eval_batch_size", "20", "--device", "cpu", "--seed", "1"] + ARCH)
     assert os.path.isfile(os.path.join(run, "eval_model.yaml")) and os.path.isfile(os.path.join(run, "interclip.ckpt"))
     batch = 20
-    r = _gt_r_precision(run, data, batch)
+    r, _ = _gt_r_precision(run, data, batch)
     chance_top3 = 3 / batch
     assert r[2] > 3 * chance_top3, f"R-precision {r} not far above chance {chance_top3:.3f}"
     assert r[0] > 2 / batch
@@ -53,7 +54,7 @@ def test_trained_evaluator_separates_pairs(tmp_path):
     torch.manual_seed(0)
     untrained = InterCLIP(train_evaluator.model_config(train_evaluator.EvaluatorTrainOptions().parse(ARCH)))
     save_interclip(untrained, str(tmp_path / "untrained"))
-    r0 = _gt_r_precision(str(tmp_path / "untrained"), data, batch)
+    r0, _ = _gt_r_precision(str(tmp_path / "untrained"), data, batch)
     print("R-precision trained", r, "untrained", r0)
     assert r[2] > r0[2] + 0.2
 

@@ -34,6 +34,10 @@ from utils.eval_t2m import (add_replication, build_eval_wrapper, evaluate_divers
 from utils.files import fixseed, require_file
 from utils.metrics import MULTIMODALITY_CONVENTIONS, multimodality_scaling
 
+class EvalError(ValueError):
+    """Bad command-line input or data for the protocol; printed as one line by `cli`."""
+
+
 DATA_KEYS = ("dataset_name", "data_root", "stats_dir", "cache", "text_mirror", "motion_rep")
 
 
@@ -246,7 +250,7 @@ def list_checkpoints(run_dir, which_epoch):
                             f"`python prepare/download_models.py`")
     files = sorted(f for f in os.listdir(model_dir) if f.endswith(".tar") and (which_epoch == "all" or which_epoch in f))
     if not files:
-        raise FileNotFoundError(f"no checkpoint in {model_dir} matches --which_epoch {which_epoch}")
+        raise EvalError(f"no checkpoint in {model_dir} matches --which_epoch {which_epoch}")
     return [os.path.join(model_dir, f) for f in files]
 
 
@@ -317,7 +321,7 @@ def main(argv=None):
     if not opt.use_trans:
         opt.mm_num_samples = 0
     if opt.gen_react and not opt.use_trans:
-        raise ValueError("--gen_react needs the transformer (--use_trans True)")
+        raise EvalError("--gen_react needs the transformer (--use_trans True)")
     from data import build_t2m_dataset, load_stats
     data_opt = data_options(opt, run_opt)
     wrapper = build_eval_wrapper(opt, device)
@@ -328,10 +332,10 @@ def main(argv=None):
         dataset = build_t2m_dataset(data_opt, opt.split, normalize=False)
         layout = InterHumanItems(*load_stats(data_opt))
     if len(dataset) < opt.batch_size:
-        raise ValueError(f"{opt.data_root} split {opt.split} has {len(dataset)} samples, fewer than one "
+        raise EvalError(f"{opt.data_root} split {opt.split} has {len(dataset)} samples, fewer than one "
                          f"evaluation batch (--batch_size {opt.batch_size})")
     if opt.mm_num_samples > len(dataset):
-        raise ValueError(f"--mm_num_samples {opt.mm_num_samples} exceeds the {len(dataset)} test samples")
+        raise EvalError(f"--mm_num_samples {opt.mm_num_samples} exceeds the {len(dataset)} test samples")
     print(f"evaluator: {default_evaluator_dir(opt)}; seed {seed}; device {device}")
     os.makedirs(os.path.join(run_dir, "eval"), exist_ok=True)
     settings = list(itertools.product(opt.time_steps, opt.cond_scales, opt.topkr))
@@ -349,5 +353,17 @@ def main(argv=None):
     return results
 
 
+def cli(argv=None):
+    """Command-line entry: missing files and bad input end with a one-line error and exit status 2."""
+    from data.validate import DataError
+    from utils.files import MissingFileError
+    try:
+        main(argv)
+    except (EvalError, DataError, MissingFileError) as e:
+        print(f"eval.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -31,6 +31,10 @@ from utils.files import atomic_torch_save, fixseed, load_checkpoint, rng_state, 
 from utils.metrics import matching_batch
 
 
+class EvaluatorTrainError(ValueError):
+    """Bad input; printed as one line by `cli`."""
+
+
 def model_config(opt):
     return evaluator_config({
         "NUM_LAYERS": opt.num_layers, "NUM_HEADS": opt.num_heads, "DROPOUT": opt.dropout, "INPUT_DIM": 258,
@@ -47,7 +51,7 @@ def init_from_clip(model, clip_path):
     clip_model, _ = clip.load(clip_path, device="cpu", jit=False)
     w = clip_model.token_embedding.weight
     if w.shape != model.token_embedding.weight.shape:
-        raise ValueError(f"--clip_path embeddings are {tuple(w.shape)}, the evaluator's text width needs "
+        raise EvaluatorTrainError(f"--clip_path embeddings are {tuple(w.shape)}, the evaluator's text width needs "
                          f"{tuple(model.token_embedding.weight.shape)} (use --text_latent_dim {w.shape[1]})")
     with torch.no_grad():
         model.token_embedding.weight.copy_(w.float())
@@ -103,7 +107,7 @@ def main(argv=None):
 
     train_ds, val_ds = make_dataset(opt, "train"), make_dataset(opt, "val")
     if len(train_ds) < 2:
-        raise ValueError(f"{opt.data_root}: the train split has {len(train_ds)} clips; need at least 2")
+        raise EvaluatorTrainError(f"{opt.data_root}: the train split has {len(train_ds)} clips; need at least 2")
     gen = torch.Generator().manual_seed(opt.seed)
     train_loader = DataLoader(train_ds, batch_size=min(opt.batch_size, len(train_ds)), shuffle=True,
                               drop_last=True, num_workers=opt.num_workers, generator=gen)
@@ -178,5 +182,17 @@ def main(argv=None):
     return run_dir
 
 
+def cli(argv=None):
+    """Command-line entry: missing files and bad input end with a one-line error and exit status 2."""
+    from data.validate import DataError
+    from utils.files import MissingFileError
+    try:
+        main(argv)
+    except (EvaluatorTrainError, DataError, MissingFileError) as e:
+        print(f"train_evaluator.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

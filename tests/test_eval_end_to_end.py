@@ -138,3 +138,16 @@ def test_intergen_multimodality_is_a_third(setup):
     b = b["evaluation_best_fid_ts4_cs2.0_topkr0.9.log"]["MultiModality"]["best_fid.tar"][0]
     np.testing.assert_allclose(a, 3 * b, rtol=1e-4)
     assert a > 0
+
+
+def test_cli_one_line_errors(setup, tmp_path, capsys):
+    import eval as eval_script
+    base = ["--checkpoints_dir", setup["ckpt"], "--data_root", setup["data"], "--use_trans", "False",
+            "--name", "vq_tiny", "--batch_size", "4"]
+    cases = [(["--eval_model_dir", str(tmp_path / "nowhere")], ["prepare/download_evaluator.sh", "nowhere"]),
+             (["--which_epoch", "no_such_epoch"], ["no_such_epoch"]),
+             (["--batch_size", "1000"], ["fewer than one evaluation batch"])]
+    for extra, words in cases:
+        assert eval_script.cli(base + extra) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("eval.py: error: ") and all(w in last for w in words), last

@@ -334,6 +334,12 @@ def main(argv=None):
     if len(dataset) < opt.batch_size:
         raise EvalError(f"{opt.data_root} split {opt.split} has {len(dataset)} samples, fewer than one "
                          f"evaluation batch (--batch_size {opt.batch_size})")
+    evaluated = len(dataset) // opt.batch_size * opt.batch_size
+    if evaluated <= opt.diversity_times:
+        raise EvalError(f"Diversity needs more than --diversity_times {opt.diversity_times} evaluated samples; "
+                        f"{opt.split} gives {evaluated} (batches of {opt.batch_size}, drop_last)")
+    if opt.mm_num_samples > 0 and opt.mm_num_repeats <= opt.mm_num_times:
+        raise EvalError(f"--mm_num_repeats ({opt.mm_num_repeats}) must exceed --mm_num_times ({opt.mm_num_times})")
     if opt.mm_num_samples > len(dataset):
         raise EvalError(f"--mm_num_samples {opt.mm_num_samples} exceeds the {len(dataset)} test samples")
     print(f"evaluator: {default_evaluator_dir(opt)}; seed {seed}; device {device}")

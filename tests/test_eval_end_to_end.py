@@ -146,7 +146,8 @@ def test_cli_one_line_errors(setup, tmp_path, capsys):
             "--name", "vq_tiny", "--batch_size", "4"]
     cases = [(["--eval_model_dir", str(tmp_path / "nowhere")], ["prepare/download_evaluator.sh", "nowhere"]),
              (["--which_epoch", "no_such_epoch"], ["no_such_epoch"]),
-             (["--batch_size", "1000"], ["fewer than one evaluation batch"])]
+             (["--batch_size", "1000"], ["fewer than one evaluation batch"]),
+             (["--diversity_times", "8"], ["--diversity_times 8", "gives 8"])]
     for extra, words in cases:
         assert eval_script.cli(base + extra) == 2
         last = capsys.readouterr().err.strip().splitlines()[-1]

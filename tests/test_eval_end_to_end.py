@@ -143,7 +143,7 @@ def test_intergen_multimodality_is_a_third(setup):
 def test_cli_one_line_errors(setup, tmp_path, capsys):
     import eval as eval_script
     base = ["--checkpoints_dir", setup["ckpt"], "--data_root", setup["data"], "--use_trans", "False",
-            "--name", "vq_tiny", "--batch_size", "4"]
+            "--name", "vq_tiny", "--batch_size", "4", "--diversity_times", "3"]
     cases = [(["--eval_model_dir", str(tmp_path / "nowhere")], ["prepare/download_evaluator.sh", "nowhere"]),
              (["--which_epoch", "no_such_epoch"], ["no_such_epoch"]),
              (["--batch_size", "1000"], ["fewer than one evaluation batch"]),

@@ -5,6 +5,11 @@
     python train_transformer.py --name trans_minilm --text_encoder minilm                # offline text tower
     python train_transformer.py --name trans_default --do_eval                           # + best_fid/best_top1
     python train_transformer.py --name trans_default --is_continue                       # exact resume
+    torchrun --nproc_per_node 4 train_transformer.py --name trans_default --batch_size 13  # 4 GPUs, 4 x 13 = 52
+
+--batch_size is per process; the global batch (one iteration) is batch_size x ranks x --grad_accum,
+and the official numbers need 52. N ranks x grad_accum A give the weights of one process with
+grad_accum N*A (to float rounding); a run resumes on any number of ranks with the same global batch.
 
 Needs <checkpoints_dir>/<dataset_name>/<vq_name>/model/<vq_which_epoch>.tar (train_vq.py --do_eval)
 and, for --text_encoder clip, the CLIP weights (--clip_path, default
@@ -24,9 +29,10 @@ from models.mask_transformer.trainer import TransformerTrainer, split_batch
 from models.pipeline import InterMaskGenerator
 from models.vq.build import load_vq
 from models.vq.trainer import setup_run_dirs
-from options.common import resolve_device, resolve_paths
+from options.common import resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
+from utils.distributed import distributed_run
 from utils.files import MissingFileError, fixseed
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
@@ -86,31 +92,37 @@ def main(argv=None):
         setattr(opt, k, v)
     if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
         opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
-    device = resolve_device(opt)
-    fixseed(opt.seed)
-    setup_run_dirs(opt)
-    vq, vq_opt = load_vq(opt.checkpoints_dir, opt.dataset_name, opt.vq_name, opt.vq_which_epoch, device)
-    opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
-    if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
-        check_resume_options(opt)
-    model = build_transformer(opt, device, with_text_tower=True)
-    save_options(opt, opt.save_root)
-    n_all = count_parameters(model)
-    n_head = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("clipTrans", "clipln", "text_proj")))
-    print(f"Total parameters of t2m_transformer (without the frozen text tower): {n_all / 1e6:.6f}M "
-          f"(text head {n_head / 1e6:.6f}M); text encoder: {opt.text_encoder}")
-    train_set = build_t2m_dataset(opt, "train")
-    val_set = build_t2m_dataset(opt, "val")
-    print(f"train items {len(train_set)}, val items {len(val_set)}, device {device}, effective batch "
-          f"{opt.batch_size * opt.grad_accum}")
-    eval_fn = make_eval_fn(opt, vq, device) if opt.do_eval else None
-    from torch.utils.tensorboard import SummaryWriter
-    writer = SummaryWriter(opt.log_dir)
-    trainer = TransformerTrainer(opt, model, vq, device, eval_fn=eval_fn, writer=writer)
-    try:
-        trainer.train(train_set, val_set)
-    finally:
-        writer.close()
+    with distributed_run(opt) as info:
+        device = info.device
+        fixseed(opt.seed)
+        setup_run_dirs(opt)
+        vq, vq_opt = load_vq(opt.checkpoints_dir, opt.dataset_name, opt.vq_name, opt.vq_which_epoch, device)
+        opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
+        if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
+            check_resume_options(opt)
+        model = build_transformer(opt, device, with_text_tower=True)
+        train_set = build_t2m_dataset(opt, "train")
+        val_set = build_t2m_dataset(opt, "val")
+        if info.is_main:
+            save_options(opt, opt.save_root)
+            n_all = count_parameters(model)
+            n_head = sum(p.numel() for n, p in model.named_parameters()
+                         if n.startswith(("clipTrans", "clipln", "text_proj")))
+            print(f"Total parameters of t2m_transformer (without the frozen text tower): {n_all / 1e6:.6f}M "
+                  f"(text head {n_head / 1e6:.6f}M); text encoder: {opt.text_encoder}")
+            print(f"train items {len(train_set)}, val items {len(val_set)}, device {device}, ranks "
+                  f"{info.world_size}, global batch {opt.batch_size * info.world_size * opt.grad_accum}")
+        eval_fn = make_eval_fn(opt, vq, device) if opt.do_eval and info.is_main else None
+        writer = None
+        if info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(opt.log_dir)
+        trainer = TransformerTrainer(opt, model, vq, device, eval_fn=eval_fn, writer=writer)
+        try:
+            trainer.train(train_set, val_set)
+        finally:
+            if writer is not None:
+                writer.close()
     return trainer
 
 

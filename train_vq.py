@@ -5,6 +5,11 @@
     python train_vq.py --data_root DIR --name vq_tiny --batch_size 8 --width 64 --code_dim 32 \\
         --output_emb_width 32 --nb_code 64 --max_epoch 2                   # small CPU run
     python train_vq.py --name vq_default --is_continue                    # resume latest.tar exactly
+    torchrun --nproc_per_node 4 train_vq.py --name vq_default --batch_size 64 --do_eval   # 4 x 64 = 256
+
+--batch_size is per process; the global batch (one iteration) is batch_size x ranks x --grad_accum
+(the official recipe: 256). Under torchrun rank 0 alone logs, evaluates and writes checkpoints, and a
+run resumes on any number of ranks with the same global batch (utils/distributed.py).
 
 Writes <checkpoints_dir>/<dataset_name>/<name>/{opt.txt, opt.yaml, model/{latest,finest,best_fid,
 best_top1}.tar, log/ (TensorBoard), eval/evaluation_training.log}. Downstream scripts load
@@ -19,9 +24,10 @@ from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
 from models.vq.build import build_vq
 from models.vq.losses import GeometricLosses
 from models.vq.trainer import VQTrainer, setup_run_dirs
-from options.common import resolve_device, resolve_paths
+from options.common import resolve_paths
 from options.opt_io import save_options
 from options.vq_option import arg_parse
+from utils.distributed import distributed_run
 from utils.files import fixseed
 
 DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
@@ -97,28 +103,35 @@ def main(argv=None):
         setattr(opt, k, v)
     if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
         opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
-    device = resolve_device(opt)
-    fixseed(opt.seed)
-    setup_run_dirs(opt)
-    save_options(opt, opt.save_root)
+    with distributed_run(opt) as info:
+        device = info.device
+        fixseed(opt.seed)
+        setup_run_dirs(opt)
+        if info.is_main:
+            save_options(opt, opt.save_root)
 
-    train_set = build_vq_dataset(opt, "train")
-    val_set = build_vq_dataset(opt, "val")
-    model = build_vq(opt)
-    n_enc = sum(p.numel() for p in model.encoder.parameters())
-    n_dec = sum(p.numel() for p in model.decoder.parameters())
-    print(f"Total parameters of VQVAE: {(n_enc + n_dec) / 1e6:.6f}M "
-          f"(encoder {n_enc / 1e6:.6f}M, decoder {n_dec / 1e6:.6f}M)")
-    print(f"train windows {len(train_set)}, val windows {len(val_set)}, device {device}")
-    losses = make_losses(opt)
-    eval_fn = make_eval_fn(opt, device) if opt.do_eval else None
-    from torch.utils.tensorboard import SummaryWriter
-    writer = SummaryWriter(opt.log_dir)
-    trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=writer)
-    try:
-        trainer.train(train_set, val_set)
-    finally:
-        writer.close()
+        train_set = build_vq_dataset(opt, "train")
+        val_set = build_vq_dataset(opt, "val")
+        model = build_vq(opt)
+        n_enc = sum(p.numel() for p in model.encoder.parameters())
+        n_dec = sum(p.numel() for p in model.decoder.parameters())
+        if info.is_main:
+            print(f"Total parameters of VQVAE: {(n_enc + n_dec) / 1e6:.6f}M "
+                  f"(encoder {n_enc / 1e6:.6f}M, decoder {n_dec / 1e6:.6f}M)")
+            print(f"train windows {len(train_set)}, val windows {len(val_set)}, device {device}, ranks "
+                  f"{info.world_size}, global batch {opt.batch_size * info.world_size * opt.grad_accum}")
+        losses = make_losses(opt)
+        eval_fn = make_eval_fn(opt, device) if opt.do_eval and info.is_main else None
+        writer = None
+        if info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(opt.log_dir)
+        trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=writer)
+        try:
+            trainer.train(train_set, val_set)
+        finally:
+            if writer is not None:
+                writer.close()
     return trainer
 
 

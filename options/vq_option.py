@@ -69,6 +69,9 @@ def arg_parse(is_train=True, argv=None):
                         "countercounterclockwise, bright -> bleft)")
     p.add_argument("--smplx_path", type=str, default="data/body_model/smplx/SMPLX_NEUTRAL.npz",
                    help="(ours) SMPL-X body model used by the Inter-X VQ losses (forward kinematics)")
+    p.add_argument("--grad_accum", type=int, default=1,
+                   help="(ours) micro-batches of --batch_size per optimiser step; --batch_size is per rank "
+                        "under torchrun, the global batch is batch_size x ranks x grad_accum (official: 256)")
     add_project_args(p)
     opt = p.parse_args(argv)
     opt.is_train = is_train

@@ -21,23 +21,33 @@ Ours, deliberately:
   encodes every batch as the official code does;
 - the frozen text tower's states are cached per caption (models/text_encoders.py);
 - anomaly detection only with --detect_anomaly (the official code leaves it on);
-- exact resume (weights, optimiser, scheduler, RNG states, position in the epoch), validation and
-  evaluation run with the training RNG streams saved and restored.
+- exact resume (weights, optimiser, scheduler, position in the epoch), validation and evaluation
+  run with the training RNG streams saved and restored;
+- torchrun ranks (utils/distributed.py) are accumulation micro-batches run in parallel: one iteration
+  is one optimiser step over ranks x grad_accum micro-batches of --batch_size (the global batch), the
+  random draws of each micro-batch (masking, dropout, condition dropout) come from (seed, iteration,
+  global micro-batch index), so N ranks x A equal one process with grad_accum N*A;
+- the interaction-masking coin and the "which person" coin are drawn once per iteration (one coin
+  per batch of 52, as the official trainer) and shared by all its micro-batches, each of which masks
+  person X in its first half and the other person in its second half; with an odd micro-batch the
+  odd-numbered micro-batches swap the roles, so e.g. 4 x 13 masks 26 / 26 as the official 52 does.
 """
 import hashlib
-import itertools
 import os
 import time
 from collections import defaultdict
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.mask_transformer.build import checkpoint_state
-from models.mask_transformer.transformer import crop_layout
-from models.vq.trainer import EpochBatchSampler, preserved_rng, progress_line
+from models.mask_transformer.transformer import MaskingDraws, crop_layout
+from models.vq.trainer import preserved_rng, progress_line, resume_position, say
+from utils.distributed import (GlobalBatchSampler, SeededItems, all_reduce_mean, barrier, get_dist, no_sync,
+                               seed_all, step_generator, wrap_ddp)
 from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
 
 
@@ -93,14 +103,29 @@ class TokenCache:
         return len(self._store)
 
 
+class TrainStep(nn.Module):
+    """Text head + objective in one forward, so DistributedDataParallel sees every trained
+    parameter used inside its own forward call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, texts, m_lens, steps_full, draws=None):
+        text_feat = self.model.encode_text(texts)
+        return self.model(ids, text_feat, m_lens, steps_full=steps_full, draws=draws)
+
+
 class TransformerTrainer:
     """Trains `model` (MaskTransformer with its text tower attached) on token ids from `vq`.
-    `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional (--do_eval)."""
+    `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional (--do_eval).
+    Under torchrun rank 0 alone validates, evaluates, logs and writes checkpoints."""
 
     def __init__(self, opt, model, vq, device, eval_fn=None, writer=None):
         self.opt, self.model, self.vq, self.device = opt, model.to(device), vq.eval(), torch.device(device)
         self.eval_fn, self.writer = eval_fn, writer
         self.model_dir = opt.model_dir
+        self.dist = get_dist()
         self.dataset_name = getattr(opt, "dataset_name", "interhuman")
         self.tokens = TokenCache(vq, self.device, enabled=getattr(opt, "vq_token_cache", True))
         self.grad_accum = max(1, int(getattr(opt, "grad_accum", 1) or 1))
@@ -126,14 +151,18 @@ class TransformerTrainer:
         self.warm_up_iter = opt.warm_up_iter if opt.warm_up_iter is not None else iters_per_epoch // 4
         self.log_every = opt.log_every or max(1, iters_per_epoch // 10)
         self.save_latest = opt.save_latest or max(1, iters_per_epoch // 2)
+        self.global_batch = opt.batch_size * self.dist.world_size * self.grad_accum
         self.lr_history = []
 
     # ---- checkpoints -------------------------------------------------------------------------------
-    def save(self, name, epoch, batch_in_epoch, it):
+    def save(self, name, epoch, step_in_epoch, it):
+        if not self.dist.is_main:
+            return
         state = {"t2m_transformer": checkpoint_state(self.model), "opt_t2m_transformer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "ep": epoch, "total_it": it,
-                 # ours: what an exact resume needs
-                 "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "best": dict(self.best)}
+                 # ours: what an exact resume needs (on any number of ranks)
+                 "step_in_epoch": step_in_epoch, "global_batch": self.global_batch, "rng": rng_state(),
+                 "best": dict(self.best)}
         atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
 
     def resume(self, path):
@@ -144,19 +173,38 @@ class TransformerTrainer:
         self.best.update(ckpt.get("best", {}))
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
-        return ckpt["ep"], ckpt.get("batch_in_epoch", 0), ckpt["total_it"]
+        if "step_in_epoch" not in ckpt and "batch_in_epoch" in ckpt:  # older files counted micro-batches
+            ckpt["step_in_epoch"] = ckpt["batch_in_epoch"] // self.grad_accum
+        return resume_position(ckpt, self.global_batch, path)
 
     # ---- one micro-batch ---------------------------------------------------------------------------
-    def _forward(self, batch):
+    def step_draws(self, it, micro, bsz, steps_full):
+        """Masking draws of global micro-batch `micro` of iteration `it`: the interaction coins from
+        the iteration's shared generator, everything per sample from the (reseeded) global stream."""
+        g = step_generator(self.opt.seed, it)
+        interaction = bool(torch.rand((), generator=g).item() < self.model.interaction_mask_prob)
+        person_one = bool(torch.rand((), generator=g).item() < 0.5)
+        draws = MaskingDraws.sample(bsz, steps_full, self.model.num_tokens, 0.0, self.device)
+        if interaction:
+            draws.interaction = 1
+            draws.mask_person_one = int(person_one != bool(bsz % 2 and micro % 2))
+        return draws
+
+    def _forward(self, batch, net=None, position=None):
+        """One micro-batch -> (loss, acc). `net`: the (DDP-wrapped) TrainStep; `position` (it, micro)
+        selects the per-iteration masking draws; without it the model draws them itself."""
         texts, motion1, motion2, lengths = split_batch(batch, self.dataset_name)
         steps_full = motion1.shape[1] // 4  # the padded length the official code works on
         m_lens = (lengths // 4).to(self.device)
         ids = torch.cat([self.tokens(motion1), self.tokens(motion2)], dim=1)  # (B, 10*steps_full)
         steps = int(m_lens.max())
         ids = crop_layout(ids, steps_full, steps)  # (B, 10*steps): no work on all-padding steps
+        draws = None if position is None else self.step_draws(*position, ids.shape[0], steps_full)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None):
-            text_feat = self.model.encode_text(texts)
-            loss, acc = self.model(ids, text_feat, m_lens, steps_full=steps_full)
+            if net is None:
+                loss, acc = self.model(ids, self.model.encode_text(texts), m_lens, steps_full=steps_full, draws=draws)
+            else:
+                loss, acc = net(ids, texts, m_lens, steps_full, draws)
         return loss.float(), acc
 
     def _log(self, prefix, values, step):
@@ -177,67 +225,75 @@ class TransformerTrainer:
     # ---- loop --------------------------------------------------------------------------------------
     def _loaders(self, train_set, val_set):
         from data import seed_worker
-        opt = self.opt
-        if opt.batch_size % 2 and getattr(opt, "interaction_mask_prob", 0) > 0:
-            raise ValueError(f"--batch_size {opt.batch_size} is odd: interaction masking splits each batch into "
-                             "two halves (official), use an even batch size")
-        sampler = EpochBatchSampler(len(train_set), opt.batch_size, opt.seed, shuffle=True, drop_last=True)
-        if len(sampler) < self.grad_accum:
-            raise ValueError(f"training set has {len(train_set)} items, fewer than --batch_size {opt.batch_size} "
-                             f"x --grad_accum {self.grad_accum}: lower them")
+        opt, info = self.opt, self.dist
+        sampler = GlobalBatchSampler(len(train_set), opt.batch_size, opt.seed, world_size=info.world_size,
+                                     rank=info.rank, accum=self.grad_accum)
+        if sampler.steps_per_epoch == 0:
+            raise ValueError(f"training set has {len(train_set)} items, fewer than one global batch of "
+                             f"{sampler.global_batch} (--batch_size {opt.batch_size} x {info.world_size} ranks x "
+                             f"--grad_accum {self.grad_accum}): lower them")
         pin = self.device.type == "cuda"
         collate = None
         if self.dataset_name == "interx":
             from data.interx import collate_fn as collate
-        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=opt.num_workers, pin_memory=pin,
+        items = SeededItems(train_set, opt.seed)
+        train_loader = DataLoader(items, batch_sampler=sampler, num_workers=opt.num_workers, pin_memory=pin,
                                   worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(opt.seed),
                                   collate_fn=collate)
         val_bs = min(opt.batch_size, len(val_set))
-        val_bs -= val_bs % 2 if val_bs > 1 else 0  # interaction masking needs an even batch
+        val_bs -= val_bs % 2 if val_bs > 1 else 0  # the model's own interaction masking needs an even batch
         val_loader = DataLoader(val_set, batch_size=max(val_bs, 1), shuffle=False, drop_last=True,
                                 num_workers=opt.num_workers, worker_init_fn=seed_worker, pin_memory=pin,
                                 collate_fn=collate)
-        return sampler, train_loader, val_loader
+        return sampler, items, train_loader, val_loader
+
+    def train_step(self, net, micro_batches, it, sampler):
+        """One optimiser step over this rank's micro-batches -> (mean loss, mean acc) of this rank."""
+        self.optimizer.zero_grad(set_to_none=True)
+        step_loss, step_acc = 0.0, 0.0
+        for a, batch in enumerate(micro_batches):
+            micro = sampler.micro_index(a)
+            seed_all(self.opt.seed, it, micro)
+            with no_sync(net, a < self.grad_accum - 1):
+                loss, acc = self._forward(batch, net, position=(it, micro))
+                (loss / self.grad_accum).backward()
+            step_loss += float(loss.detach()) / self.grad_accum
+            step_acc += float(acc) / self.grad_accum
+        self.optimizer.step()
+        return step_loss, step_acc
 
     def train(self, train_set, val_set):
-        opt = self.opt
-        sampler, train_loader, val_loader = self._loaders(train_set, val_set)
-        micro_per_epoch = (len(sampler) // self.grad_accum) * self.grad_accum
-        self._setup(micro_per_epoch // self.grad_accum)
+        opt, info = self.opt, self.dist
+        sampler, items, train_loader, val_loader = self._loaders(train_set, val_set)
+        steps = sampler.steps_per_epoch
+        self._setup(steps)
         self.best = {"min_val_loss": float("inf"), "max_acc": -float("inf"), "fid": float("inf"),
                      "top1": -float("inf")}
-        epoch, start_batch, it = 0, 0, 0
+        epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
-            epoch, start_batch, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
-            tqdm.write(f"resumed from latest.tar at epoch {epoch}, batch {start_batch}, iteration {it}")
+            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
         max_iters = min(opt.max_iters or self.total_iters, self.total_iters)
+        net = wrap_ddp(TrainStep(self.model))
         start = time.time()
         self.model.train()
         logs = defaultdict(float)
         with torch.autograd.set_detect_anomaly(bool(getattr(opt, "detect_anomaly", False))):
             while epoch < opt.max_epoch and it < max_iters:
-                sampler.set_position(epoch, start_batch)
-                bar = tqdm(total=micro_per_epoch // self.grad_accum, initial=start_batch // self.grad_accum,
-                           dynamic_ncols=True, desc=f"epoch {epoch + 1}/{opt.max_epoch}")
-                inner, stopped = start_batch, False
-                batches = itertools.islice(train_loader, max(micro_per_epoch - start_batch, 0))  # full groups only
-                for inner, batch in enumerate(batches, start=start_batch + 1):
-                    first_micro = (inner - 1) % self.grad_accum == 0
-                    if first_micro:
-                        it += 1
-                        if it < self.warm_up_iter:
-                            self.warm_up_lr(it)
-                        self.optimizer.zero_grad(set_to_none=True)
-                        step_loss, step_acc = 0.0, 0.0
-                    loss, acc = self._forward(batch)
-                    (loss / self.grad_accum).backward()
-                    step_loss += float(loss.detach()) / self.grad_accum
-                    step_acc += float(acc) / self.grad_accum
-                    if inner % self.grad_accum:
-                        continue
+                sampler.set_position(epoch, start_step)
+                items.set_epoch(epoch)
+                micro = iter(train_loader)
+                bar = tqdm(total=steps, initial=start_step, dynamic_ncols=True, disable=not info.is_main,
+                           desc=f"epoch {epoch + 1}/{opt.max_epoch}")
+                inner, stopped = start_step, False
+                for inner in range(start_step + 1, steps + 1):
+                    it += 1
+                    if it < self.warm_up_iter:
+                        self.warm_up_lr(it)
                     lr = self.optimizer.param_groups[0]["lr"]
                     self.lr_history.append(lr)
-                    self.optimizer.step()
+                    step_loss, step_acc = self.train_step(net, [next(micro) for _ in range(self.grad_accum)],
+                                                          it, sampler)
                     self.scheduler.step()
                     logs["loss"] += step_loss
                     logs["acc"] += step_acc
@@ -245,21 +301,23 @@ class TransformerTrainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{step_loss:.4f}", acc=f"{step_acc:.3f}", lr=f"{lr:.2e}")
                     if it % self.log_every == 0:
-                        mean = {k: v / self.log_every for k, v in logs.items()}
+                        mean = all_reduce_mean({k: v / self.log_every for k, v in logs.items()})
                         self._log("Train", mean, it)
-                        tqdm.write(progress_line(start, it, self.total_iters, epoch, inner // self.grad_accum, mean))
+                        say(progress_line(start, it, self.total_iters, epoch, inner, mean))
                         logs = defaultdict(float)
                     if it % self.save_latest == 0 or it >= max_iters:
                         self.save("latest", epoch, inner, it)
                     if it >= max_iters:
-                        stopped = inner < micro_per_epoch
+                        stopped = inner < steps
                         break
                 bar.close()
                 if stopped:
                     break
-                epoch, start_batch = epoch + 1, 0
-                self.end_of_epoch(val_loader, epoch, it)
-                self.save("latest", epoch, 0, it)
+                epoch, start_step = epoch + 1, 0
+                if info.is_main:
+                    self.end_of_epoch(val_loader, epoch, it)
+                    self.save("latest", epoch, 0, it)
+                barrier()
         return it
 
     def end_of_epoch(self, val_loader, epoch, it):

@@ -14,7 +14,14 @@ Differences from the official loop, all deliberate:
 - resume restores the codebook's EMA statistics and init flag, the RNG states and the position in
   the epoch (the official code re-initialises the codebook from the first batch on resume);
 - the shuffling order is a seeded permutation per epoch, and validation/evaluation run with the
-  training RNG streams saved and restored, so they never change the trained weights.
+  training RNG streams saved and restored, so they never change the trained weights;
+- `--grad_accum A` and torchrun ranks N (utils/distributed.py): one iteration is one optimiser step
+  over N x A micro-batches of --batch_size windows (global batch batch_size x N x A), the loss is
+  averaged over them, and the codebook's EMA update (and first-batch initialisation) runs once per
+  step on everything quantised in that step, gathered over the ranks in global order
+  (`GlobalBatchCodebook`), so the codebooks stay identical on all ranks. With N = A = 1 this is the
+  official per-batch update. Each micro-batch's random draws (Gumbel noise, quantiser-dropout coin)
+  come from (seed, iteration, micro-batch index), so N ranks x A equal 1 process x N*A.
 """
 import contextlib
 import math
@@ -24,10 +31,12 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.vq.losses import LOSS_NAMES, weighted_total
+from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, all_reduce_mean, barrier,
+                               broadcast_, get_dist, no_sync, seed_all, wrap_ddp)
 from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
 
 TRAIN_LOG_KEYS = ["loss"] + LOSS_NAMES + ["loss_commit", "perplexity"]
@@ -44,29 +53,8 @@ def setup_run_dirs(opt):
     return opt
 
 
-class EpochBatchSampler(Sampler):
-    """Batches of a permutation drawn from (seed, epoch) alone, startable at any batch of the epoch."""
-
-    def __init__(self, n_items, batch_size, seed, shuffle=True, drop_last=True):
-        self.n_items, self.batch_size, self.seed = n_items, batch_size, int(seed)
-        self.shuffle, self.drop_last = shuffle, drop_last
-        self.epoch, self.start_batch = 0, 0
-
-    def set_position(self, epoch, start_batch=0):
-        self.epoch, self.start_batch = epoch, start_batch
-
-    def __len__(self):
-        full = self.n_items // self.batch_size
-        return full if self.drop_last or self.n_items % self.batch_size == 0 else full + 1
-
-    def __iter__(self):
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-            order = torch.randperm(self.n_items, generator=g).tolist()
-        else:
-            order = list(range(self.n_items))
-        for b in range(self.start_batch, len(self)):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+# the seeded epoch sampler; with ranks / accumulation it yields this rank's share of global batches
+EpochBatchSampler = GlobalBatchSampler
 
 
 @contextlib.contextmanager
@@ -93,9 +81,84 @@ def progress_line(start, it, total, epoch, inner, logs):
     return msg + "".join(f" {k}: {v:.4f} " for k, v in logs.items())
 
 
+def say(msg):
+    """tqdm-safe console line, from rank 0 only."""
+    if get_dist().is_main:
+        tqdm.write(msg)
+
+
+def resume_position(ckpt, global_batch, path):
+    """(epoch, global steps done in that epoch, total iterations) of a checkpoint, refusing one
+    written with another global batch (the schedule and the data order would not continue)."""
+    saved = ckpt.get("global_batch")
+    if saved is not None and int(saved) != int(global_batch):
+        raise ValueError(f"{path} was trained with a global batch of {saved} (batch_size x ranks x grad_accum), "
+                         f"this run has {global_batch}: keep the product when resuming")
+    step = ckpt["step_in_epoch"] if "step_in_epoch" in ckpt else ckpt.get("batch_in_epoch", 0)
+    return ckpt["ep"], step, ckpt["total_it"]
+
+
+class GlobalBatchCodebook:
+    """Defers the EMA codebook updates of every quantiser layer to the end of the optimiser step and
+    runs them on the step's GLOBAL batch: the vectors and code ids of all micro-batches, gathered over
+    the ranks in global micro-batch order. The first-batch initialisation takes rank 0's first
+    micro-batch (the global first) and is broadcast. Codebooks and EMA statistics therefore stay
+    identical on every rank, and equal to one process accumulating the same micro-batches.
+    Installed by VQTrainer.train only when ranks x grad_accum > 1 (else the official per-forward
+    update runs untouched); `remove()` restores the layers."""
+
+    def __init__(self, model):
+        self.layers = list(dict.fromkeys(model.quantizer.layers))       # shared codebook: once
+        self.seen = {id(layer): [] for layer in self.layers}
+        for layer in self.layers:
+            layer.update_codebook = self._collector(layer)
+            layer.init_codebook = self._initialiser(layer)
+
+    def _collector(self, layer):
+        def collect(x, code_idx):                                        # x (N, D), code_idx (N,)
+            self.seen[id(layer)].append((x.detach(), code_idx.detach()))
+            return layer.compute_perplexity(code_idx)                    # this micro-batch's, as official
+        return collect
+
+    def _initialiser(self, layer):
+        cls_init = type(layer).init_codebook
+
+        @torch.no_grad()
+        def init(x):
+            if get_dist().is_main:
+                cls_init(layer, x)
+            else:
+                layer.codebook = torch.empty_like(layer.codebook)
+                layer.code_sum = torch.empty_like(layer.codebook)
+                layer.code_count = torch.empty(layer.nb_code, device=layer.codebook.device)
+                layer.initialised = torch.tensor(True, device=layer.codebook.device)
+            for buf in (layer.codebook, layer.code_sum, layer.code_count):
+                broadcast_(buf, src=0)
+        return init
+
+    @torch.no_grad()
+    def flush(self):
+        """Apply one EMA update per layer with everything it quantised since the last flush."""
+        for layer in self.layers:
+            seen = self.seen[id(layer)]
+            if not seen:
+                continue
+            x = all_gather_cat(torch.cat([v for v, _ in seen]))           # (N_global, D)
+            idx = all_gather_cat(torch.cat([i for _, i in seen]))        # (N_global,)
+            type(layer).update_codebook(layer, x, idx)
+            seen.clear()
+
+    def remove(self):
+        for layer in self.layers:
+            for name in ("update_codebook", "init_codebook"):
+                layer.__dict__.pop(name, None)
+
+
 class VQTrainer:
     """Trains `model` (RVQVAE) with `losses` (a GeometricLosses-like module: forward(target, pred) ->
-    dict of the six terms). `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional."""
+    dict of the six terms). `eval_fn(model, epoch) -> dict(fid=..., top1=..., matching=...)` is optional.
+    Under torchrun (utils/distributed.py) rank 0 alone validates, evaluates, logs and writes
+    checkpoints; the other ranks wait at a barrier."""
 
     def __init__(self, opt, model, losses, device, eval_fn=None, writer=None):
         self.opt, self.model, self.device = opt, model.to(device), device
@@ -103,6 +166,8 @@ class VQTrainer:
         self.eval_fn = eval_fn
         self.writer = writer
         self.model_dir = opt.model_dir
+        self.dist = get_dist()
+        self.grad_accum = max(1, int(getattr(opt, "grad_accum", 1) or 1))
         self.best = {"min_val_loss": float("inf"), "fid": float("inf"), "top1": -float("inf")}
         self.amp_dtype = {"bf16": torch.bfloat16}.get(getattr(opt, "amp", "none"))
         if getattr(opt, "amp", "none") == "fp16":
@@ -127,20 +192,25 @@ class VQTrainer:
         self.log_every = opt.log_every or max(1, iters_per_epoch // 10)
         self.save_latest = opt.save_latest or max(1, iters_per_epoch // 2)
         self.total_iters = total
+        self.global_batch = opt.batch_size * self.dist.world_size * self.grad_accum
         self.lr_history = []      # lr used by each iteration of this process (tests, plots)
         self.val_history = []     # validation means of each epoch ended by this process
         self.train_history = []   # the logged training means (every log_every iterations)
 
     # ---- checkpoints -----------------------------------------------------------------------------
-    def save(self, name, epoch, batch_in_epoch, it):
+    def save(self, name, epoch, step_in_epoch, it):
+        if not self.dist.is_main:
+            return
         state = {
             "vq_model": self.model.state_dict(),
             "opt_vq_model": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "ep": epoch,
             "total_it": it,
-            # ours: everything else an exact resume needs
-            "batch_in_epoch": batch_in_epoch,
+            # ours: everything else an exact resume needs (on any number of ranks)
+            "batch_in_epoch": step_in_epoch,
+            "step_in_epoch": step_in_epoch,
+            "global_batch": self.global_batch,
             "quantizer_ema": self.model.quantizer_state(),
             "rng": rng_state(),
             "best": dict(self.best),
@@ -157,14 +227,16 @@ class VQTrainer:
         self.best.update(ckpt.get("best", {}))
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
-        return ckpt["ep"], ckpt.get("batch_in_epoch", 0), ckpt["total_it"]
+        return resume_position(ckpt, self.global_batch, path)
 
     # ---- one step --------------------------------------------------------------------------------
-    def _forward(self, batch):
+    def _forward(self, batch, net=None):
+        """One micro-batch through `net` (the DDP wrapper in training; default the model itself)."""
+        net = self.model if net is None else net
         motions = batch.to(self.device, non_blocking=True).float()
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                             enabled=self.amp_dtype is not None):
-            recon, commit, perplexity = self.model(motions)
+            recon, commit, perplexity = net(motions)
         terms = self.losses(motions, recon.float())
         loss = weighted_total(terms, commit, self.opt)
         logs = {k: v.detach() for k, v in
@@ -188,64 +260,93 @@ class VQTrainer:
         self.model.train()
         return {k: v / max(n, 1) for k, v in sums.items()}
 
+    def train_step(self, net, micro_batches, it, sampler, codebook):
+        """One optimiser step over this rank's micro-batches; returns the step's mean logs."""
+        self.optimizer.zero_grad(set_to_none=True)
+        logs = defaultdict(float)
+        for a, batch in enumerate(micro_batches):
+            seed_all(self.opt.seed, it, sampler.micro_index(a))
+            with no_sync(net, a < self.grad_accum - 1):
+                loss, micro_logs = self._forward(batch, net)
+                (loss / self.grad_accum).backward()
+            for k, v in micro_logs.items():
+                logs[k] += float(v) / self.grad_accum
+        if codebook is not None:
+            codebook.flush()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        return logs
+
     # ---- loop ------------------------------------------------------------------------------------
     def train(self, train_set, val_set):
-        opt = self.opt
-        sampler = EpochBatchSampler(len(train_set), opt.batch_size, opt.seed, shuffle=True, drop_last=True)
-        if len(sampler) == 0:
-            raise ValueError(f"training set has {len(train_set)} windows, fewer than --batch_size "
-                             f"{opt.batch_size}: lower --batch_size")
+        opt, info = self.opt, self.dist
+        sampler = GlobalBatchSampler(len(train_set), opt.batch_size, opt.seed, world_size=info.world_size,
+                                     rank=info.rank, accum=self.grad_accum)
+        if sampler.steps_per_epoch == 0:
+            raise ValueError(f"training set has {len(train_set)} windows, fewer than one global batch of "
+                             f"{sampler.global_batch} (--batch_size {opt.batch_size} x {info.world_size} ranks "
+                             f"x --grad_accum {self.grad_accum}): lower --batch_size")
+        items = SeededItems(train_set, opt.seed)
         loader_gen = torch.Generator().manual_seed(opt.seed)     # keeps the global RNG untouched
-        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=opt.num_workers,
+        train_loader = DataLoader(items, batch_sampler=sampler, num_workers=opt.num_workers,
                                   generator=loader_gen, pin_memory=self.device.type == "cuda")
         val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False, drop_last=False,
                                 num_workers=opt.num_workers)
-        self._setup(len(sampler))
-        epoch, start_batch, it = 0, 0, 0
+        steps = sampler.steps_per_epoch
+        self._setup(steps)
+        epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
-            epoch, start_batch, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
-            tqdm.write(f"resumed from latest.tar at epoch {epoch}, batch {start_batch}, iteration {it}")
+            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
         max_iters = opt.max_iters or self.total_iters
+        net = wrap_ddp(self.model)
+        codebook = GlobalBatchCodebook(self.model) if sampler.global_batch > opt.batch_size else None
         start = time.time()
         self.model.train()
         acc = defaultdict(float)
-        while epoch < opt.max_epoch and it < max_iters:
-            sampler.set_position(epoch, start_batch)
-            inner = start_batch
-            bar = tqdm(train_loader, total=len(sampler), initial=start_batch, dynamic_ncols=True,
-                       desc=f"epoch {epoch + 1}/{opt.max_epoch}")
-            for inner, batch in enumerate(bar, start=start_batch + 1):
-                it += 1
-                if it < self.warm_up_iter:
-                    self.warm_up_lr(it, self.warm_up_iter)
-                lr = self.optimizer.param_groups[0]["lr"]        # the lr this step uses
-                self.lr_history.append(lr)
-                loss, logs = self._forward(batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                self.optimizer.step()
-                if it >= self.warm_up_iter:
-                    self.scheduler.step()
-                for k, v in logs.items():
-                    acc[k] += float(v)
-                bar.set_postfix(loss=f"{float(logs['loss']):.4f}", lr=f"{lr:.2e}")
-                if it % self.log_every == 0:
-                    mean = {k: acc[k] / self.log_every for k in TRAIN_LOG_KEYS}
-                    self._log("Train", {**mean, "lr": lr}, it)
-                    self.train_history.append(mean)
-                    tqdm.write(progress_line(start, it, self.total_iters, epoch, inner, mean))
-                    acc = defaultdict(float)
-                if it % self.save_latest == 0 or it >= max_iters:
-                    self.save("latest", epoch, inner, it)
-                if it >= max_iters and inner < len(sampler):
+        try:
+            while epoch < opt.max_epoch and it < max_iters:
+                sampler.set_position(epoch, start_step)
+                items.set_epoch(epoch)
+                micro = iter(train_loader)
+                bar = tqdm(total=steps, initial=start_step, dynamic_ncols=True, disable=not info.is_main,
+                           desc=f"epoch {epoch + 1}/{opt.max_epoch}")
+                inner = start_step
+                for inner in range(start_step + 1, steps + 1):
+                    it += 1
+                    if it < self.warm_up_iter:
+                        self.warm_up_lr(it, self.warm_up_iter)
+                    lr = self.optimizer.param_groups[0]["lr"]        # the lr this step uses
+                    self.lr_history.append(lr)
+                    logs = self.train_step(net, [next(micro) for _ in range(self.grad_accum)], it, sampler,
+                                           codebook)
+                    if it >= self.warm_up_iter:
+                        self.scheduler.step()
+                    for k, v in logs.items():
+                        acc[k] += v
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{lr:.2e}")
+                    if it % self.log_every == 0:
+                        mean = all_reduce_mean({k: acc[k] / self.log_every for k in TRAIN_LOG_KEYS})
+                        self._log("Train", {**mean, "lr": lr}, it)
+                        self.train_history.append(mean)
+                        say(progress_line(start, it, self.total_iters, epoch, inner, mean))
+                        acc = defaultdict(float)
+                    if it % self.save_latest == 0 or it >= max_iters:
+                        self.save("latest", epoch, inner, it)
+                    if it >= max_iters and inner < steps:
+                        break
+                bar.close()
+                if it >= max_iters and inner < steps:
                     break
-            bar.close()
-            if it >= max_iters and inner < len(sampler):
-                break
-            epoch, start_batch = epoch + 1, 0
-            self.end_of_epoch(val_loader, epoch, it)
-            self.save("latest", epoch, 0, it)
+                epoch, start_step = epoch + 1, 0
+                if info.is_main:
+                    self.end_of_epoch(val_loader, epoch, it)
+                    self.save("latest", epoch, 0, it)
+                barrier()
+        finally:
+            if codebook is not None:
+                codebook.remove()
         return it
 
     def end_of_epoch(self, val_loader, epoch, it):

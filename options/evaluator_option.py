@@ -38,7 +38,8 @@ class EvaluatorTrainOptions:
         p.add_argument("--init_latent_scale", type=float, default=(1 / 0.07) ** 0.5,
                        help="initial latent_scale; logits = cosine * latent_scale^2 (CLIP's 1/0.07)")
         # optimisation
-        p.add_argument("--batch_size", type=int, default=64)
+        p.add_argument("--batch_size", type=int, default=64,
+                       help="per process; under torchrun the contrastive batch is batch_size x ranks")
         p.add_argument("--max_epoch", type=int, default=50)
         p.add_argument("--lr", type=float, default=1e-4)
         p.add_argument("--weight_decay", type=float, default=1e-2)

@@ -11,7 +11,7 @@ t2m_transformer (no clip_* keys), opt_t2m_transformer, scheduler, ep, total_it.
 
 Ours, deliberately:
 - `--grad_accum N`: N micro-batches of --batch_size per optimiser step (one "iteration"); each
-  micro-batch draws its own masking; the loss is averaged over the N micro-batches.
+  micro-batch draws its own per-sample masking; the loss is averaged over the N micro-batches.
 - the network runs on each batch's own longest length instead of the padded 300 frames; masking
   ratios and step-unroll counts still use the padded length (MaskTransformer.forward, steps_full);
 - VQ tokens are cached per person motion (content hash; every crop/mirror/order variant is encoded
@@ -26,7 +26,9 @@ Ours, deliberately:
 - torchrun ranks (utils/distributed.py) are accumulation micro-batches run in parallel: one iteration
   is one optimiser step over ranks x grad_accum micro-batches of --batch_size (the global batch), the
   random draws of each micro-batch (masking, dropout, condition dropout) come from (seed, iteration,
-  global micro-batch index), so N ranks x A equal one process with grad_accum N*A;
+  global micro-batch index) and each item's (crop, caption, person order) from (seed, epoch, item),
+  so N ranks x A equal one process with grad_accum N*A (same draws; the official code draws all of
+  them from one running stream, statistically the same);
 - the interaction-masking coin and the "which person" coin are drawn once per iteration (one coin
   per batch of 52, as the official trainer) and shared by all its micro-batches, each of which masks
   person X in its first half and the other person in its second half; with an odd micro-batch the

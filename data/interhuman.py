@@ -87,6 +87,12 @@ class InterHumanDataset(data.Dataset):
         _check_split(mode)
         resolve_paths(opt)
         self.opt, self.mode, self.normalize = opt, mode, normalize
+        # (ours) --max_motion_length: crop length in raw frames (official 300); shorter crops make
+        # training on long clips cheaper (attention cost grows with the square of the length)
+        max_len = int(getattr(opt, "max_motion_length", None) or type(self).max_gt_length)
+        if not self.min_length < max_len <= 300:
+            raise ValueError(f"max_motion_length must be in ({self.min_length}, 300], got {max_len}")
+        self.max_gt_length = max_len
         self.cache = bool(getattr(opt, "cache", True))
         self.text_mirror = getattr(opt, "text_mirror", "fixed") or "fixed"
         if self.text_mirror not in TEXT_MIRROR_MODES:

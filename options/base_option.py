@@ -31,6 +31,9 @@ class BaseOptions:
                        help="(ours) frozen text tower: official CLIP ViT-L/14@336px or the offline MiniLM")
         p.add_argument("--clip_path", type=str, default=None,
                        help="(ours) CLIP weights file; default <checkpoints_dir>/clip/ViT-L-14-336px.pt")
+        p.add_argument("--max_motion_length", type=int, default=300,
+                       help="(ours) InterHuman text-motion crop length in frames (official 300); training "
+                            "on shorter crops is cheaper, generation still accepts up to 300")
         p.add_argument("--double_residual", type=str2bool, default=True,
                        help="(quirk switch) True = official spatio-temporal output 2x + attn_s + attn_t")
         p.add_argument("--cross_kv_pre_st", type=str2bool, default=True,

@@ -45,6 +45,8 @@ class EvaluatorTrainOptions:
         p.add_argument("--weight_decay", type=float, default=1e-2)
         p.add_argument("--warmup_iters", type=int, default=100, help="linear lr warm-up iterations")
         p.add_argument("--grad_clip", type=float, default=1.0, help="gradient norm clip (0 = off)")
+        p.add_argument("--max_motion_length", type=int, default=300,
+                       help="training crop length in frames (the evaluator still reads up to 300)")
         p.add_argument("--eval_batch_size", type=int, default=96,
                        help="R-precision pool for validation (96 = the InterHuman protocol)")
         p.add_argument("--seed", type=int, default=3407)

@@ -77,3 +77,22 @@ def assert_close(ours, ref, rel, abs_=1e-6, what=""):
     err = np.max(np.abs(ours - ref)) if ref.size else 0.0
     bound = rel * (np.max(np.abs(ref)) if ref.size else 0.0) + abs_
     assert err <= bound, f"{what}: max|diff| {err:.3e} > {bound:.3e}"
+
+
+def write_random_vq_run(ckpt_dir, vq_cfg, name="vq_tiny", seed=0):
+    """A VQ run folder (`<ckpt_dir>/<vq_cfg dataset_name>/<name>/{opt.yaml, model/best_fid.tar}`) holding
+    a random-weight VQ of config `vq_cfg` with a random codebook, for tests of what consumes a VQ."""
+    import torch
+    import yaml
+
+    from models.vq.build import build_vq
+    from utils.files import atomic_torch_save
+    vq_dir = os.path.join(str(ckpt_dir), vq_cfg.get("dataset_name", "interhuman"), name)
+    os.makedirs(os.path.join(vq_dir, "model"), exist_ok=True)
+    with open(os.path.join(vq_dir, "opt.yaml"), "w") as f:
+        yaml.safe_dump(dict(vq_cfg, name=name), f)
+    torch.manual_seed(seed)
+    sd = build_vq(vq_cfg).state_dict()
+    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
+    atomic_torch_save({"vq_model": sd}, os.path.join(vq_dir, "model", "best_fid.tar"))
+    return vq_dir

@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_random_vq_run
 from utils.distributed import GlobalBatchSampler
 
 TOL = 1e-5
@@ -120,18 +120,8 @@ def test_vq_two_ranks_equal_one_process_and_resume_in_one(data, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_vq(tmp_path_factory):
     from tests.test_train_transformer import TINY_VQ
-    import yaml
-    from models.vq.build import build_vq
-    from utils.files import atomic_torch_save
     ck = tmp_path_factory.mktemp("ddp_t")
-    vq_dir = ck / "interhuman" / "vq_tiny"
-    os.makedirs(vq_dir / "model")
-    with open(vq_dir / "opt.yaml", "w") as f:
-        yaml.safe_dump(dict(TINY_VQ, name="vq_tiny"), f)
-    torch.manual_seed(0)
-    sd = build_vq(TINY_VQ).state_dict()
-    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
-    atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
+    write_random_vq_run(ck, TINY_VQ)
     return str(ck)
 
 

@@ -7,6 +7,8 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import write_random_vq_run
+
 TINY_VQ = dict(dataset_name="interhuman", nb_code=32, code_dim=16, output_emb_width=16, width=16, depth=1,
                down_t=2, stride_t=2, dilation_growth_rate=3, vq_act="relu", vq_norm=None)
 FAST = ["--time_steps", "2", "--video_dpi", "12", "--device", "cpu", "--gen_batch_size", "3"]
@@ -26,7 +28,6 @@ def _standing_stats():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from models.mask_transformer.build import build_transformer, checkpoint_state
-    from models.vq.build import build_vq
     from utils.files import atomic_torch_save
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("infer")
@@ -36,14 +37,7 @@ def run(tmp_path_factory):
     np.save(data / "stats" / "global_mean.npy", mean)
     np.save(data / "stats" / "global_std.npy", std)
     ckpt = root / "checkpoints"
-    vq_dir = ckpt / "interhuman" / "vq_tiny"
-    os.makedirs(vq_dir / "model")
-    with open(vq_dir / "opt.yaml", "w") as f:
-        yaml.safe_dump(dict(TINY_VQ, name="vq_tiny"), f)
-    torch.manual_seed(0)
-    sd = build_vq(TINY_VQ).state_dict()
-    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
-    atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
+    write_random_vq_run(ckpt, TINY_VQ)
     run_dir = ckpt / "interhuman" / "trans_tiny"
     opt = dict(name="trans_tiny", vq_name="vq_tiny", dataset_name="interhuman", num_tokens=TINY_VQ["nb_code"],
                code_dim=TINY_VQ["code_dim"], latent_dim=32, ff_size=64, n_layers=1, n_heads=2,
@@ -184,20 +178,11 @@ def test_interx_raw_output(tmp_path):
     """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit."""
     import infer
     from models.mask_transformer.build import build_transformer, checkpoint_state
-    from models.vq.build import build_vq
     from utils.files import atomic_torch_save
     from utils.prompts import PromptError
     torch.set_num_threads(1)
     ckpt = tmp_path / "checkpoints"
-    vq_cfg = dict(TINY_VQ, dataset_name="interx")
-    vq_dir = ckpt / "interx" / "vq_x"
-    os.makedirs(vq_dir / "model")
-    with open(vq_dir / "opt.yaml", "w") as f:
-        yaml.safe_dump(dict(vq_cfg, name="vq_x"), f)
-    torch.manual_seed(0)
-    sd = build_vq(vq_cfg).state_dict()
-    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
-    atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
+    write_random_vq_run(ckpt, dict(TINY_VQ, dataset_name="interx"), name="vq_x")
     opt = dict(name="trans_x", vq_name="vq_x", dataset_name="interx", num_tokens=32, code_dim=16, latent_dim=32,
                ff_size=64, n_layers=1, n_heads=2, text_encoder="minilm", seed=3)
     os.makedirs(ckpt / "interx" / "trans_x" / "model")

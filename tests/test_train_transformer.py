@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_random_vq_run
 from tests.test_eval_toydata import write_toy_interhuman
 
 TINY_VQ = dict(dataset_name="interhuman", nb_code=32, code_dim=16, output_emb_width=16, width=16, depth=1,
@@ -22,9 +22,6 @@ TINY_T = ["--latent_dim", "32", "--n_heads", "2", "--n_layers", "1", "--ff_size"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    import yaml
-    from models.vq.build import build_vq
-    from utils.files import atomic_torch_save
     root = tmp_path_factory.mktemp("train_t")
     data = str(root / "synthetic")
     script = os.path.join(REPO, "prepare", "make_synthetic_dataset.py")
@@ -34,14 +31,7 @@ def setup(tmp_path_factory):
     else:  # the evaluation tests' toy writer, same on-disk format
         write_toy_interhuman(data, n_clips=20, seed=5, min_len=40, max_len=80)
     ckpt = root / "checkpoints"
-    vq_dir = ckpt / "interhuman" / "vq_tiny"
-    os.makedirs(vq_dir / "model")
-    with open(vq_dir / "opt.yaml", "w") as f:
-        yaml.safe_dump(dict(TINY_VQ, name="vq_tiny"), f)
-    torch.manual_seed(0)
-    sd = build_vq(TINY_VQ).state_dict()
-    sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
-    atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
+    write_random_vq_run(ckpt, TINY_VQ)
     return {"data": data, "ckpt": str(ckpt)}
 
 

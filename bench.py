@@ -26,7 +26,7 @@ the default sizes and random weights, so nothing is downloaded or read from chec
                      evaluator passes, MM Dist, R-precision, FID, Diversity, MultiModality, log) on a
                      synthetic InterHuman-format test split of --eval_clips clips, with reduced counts
                      and tiny random models (--eval_models default: default sizes, MiniLM text side).
-                     It measures the protocol's own cost; it never uses --amp (eval.py has none).
+                     It measures the protocol's own cost in float32 (eval.py --amp is not timed here).
   (always)           the machine's matrix-multiply ceiling, GFLOP/s of a 2048^3 product in float32 and
                      bfloat16; "% ceil" = a case's GFLOP/s over the ceiling of its precision.
 

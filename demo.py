@@ -110,7 +110,8 @@ def main(argv=None):
     else:
         d = cfg["dataset"]
         run([os.path.join(HERE, "prepare", "make_synthetic_dataset.py"), "--out", a.data_root, "--overwrite",
-             "--num_clips", str(d["num_clips"]), "--seed", str(d["seed"])], "synthetic dataset")
+             "--num_clips", str(d["num_clips"]), "--seed", str(d["seed"])]
+            + (["--max_seconds", str(d["max_seconds"])] if d.get("max_seconds") else []), "synthetic dataset")
         mark_done(a.data_root)
 
     # 2. evaluator (the official InterCLIP cannot score synthetic motion; train one of the same design)

@@ -267,7 +267,7 @@ def make_sources(opt, run_opt, ckpt, settings, device):
     gen = InterMaskGenerator.from_run(opt.checkpoints_dir, opt.dataset_name, opt.name, name[:-4], device,
                                       vq_epoch, clip_path=opt.clip_path, stats_dir=opt.stats_dir,
                                       data_root=opt.data_root, temperature_on_logits=opt.temperature_on_logits,
-                                      react_half_steps=opt.react_half_steps)
+                                      react_half_steps=opt.react_half_steps, amp=opt.amp)
     vq_name = run_opt.get("vq_name") or opt.vq_name
     files = [ckpt, os.path.join(opt.checkpoints_dir, opt.dataset_name, vq_name, "model", f"{vq_epoch}.tar")]
     prefix = "react_" if opt.gen_react else ""

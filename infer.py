@@ -207,7 +207,7 @@ def run(opt):
                                               vq_epoch, clip_path=opt.clip_path, stats_dir=opt.stats_dir,
                                               data_root=opt.data_root,
                                               temperature_on_logits=opt.temperature_on_logits,
-                                              react_half_steps=opt.react_half_steps)
+                                              react_half_steps=opt.react_half_steps, amp=opt.amp)
             for cs, ts, topkr in itertools.product(opt.cond_scales, opt.time_steps, opt.topkr):
                 fixseed(seed)
                 times, n_done = [], 0

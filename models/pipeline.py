@@ -25,11 +25,15 @@ from models.mask_transformer.build import load_transformer
 from models.mask_transformer.position_encoding import NUM_ROWS
 
 FRAMES_PER_STEP = 4
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class InterMaskGenerator:
     def __init__(self, transformer, vq, mean=None, std=None, device="cpu", dataset_name="interhuman",
-                 temperature_on_logits=False, react_half_steps=True, opt=None, vq_opt=None):
+                 temperature_on_logits=False, react_half_steps=True, opt=None, vq_opt=None, amp="none"):
+        if amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
+        self.amp = amp  # mixed precision of the transformer passes; the VQ always decodes in float32
         self.transformer = transformer
         self.vq = vq.eval()
         self.device = torch.device(device)
@@ -43,7 +47,7 @@ class InterMaskGenerator:
     @classmethod
     def from_run(cls, checkpoints_dir, dataset_name, name, which_epoch_file="best_fid", device="cpu",
                  vq_which_epoch=None, clip_path=None, stats_dir=None, data_root=None,
-                 temperature_on_logits=False, react_half_steps=True):
+                 temperature_on_logits=False, react_half_steps=True, amp="none"):
         """Load `<checkpoints_dir>/<dataset_name>/<name>` (options + model/<which_epoch_file>.tar), the VQ
         run named in its options (`vq_name`, checkpoint `vq_which_epoch`, default the run's own choice,
         official best_fid) and the normalisation statistics."""
@@ -63,7 +67,7 @@ class InterMaskGenerator:
             stats_opt.stats_dir = None  # the training machine's folder: fall back to the defaults
         mean, std = load_stats(stats_opt)
         return cls(transformer, vq, mean, std, device, dataset_name, temperature_on_logits, react_half_steps,
-                   opt, vq_opt)
+                   opt, vq_opt, amp=amp)
 
     # ------------------------------------------------------------------ motion <-> tokens
     def denormalize(self, x):
@@ -126,6 +130,11 @@ class InterMaskGenerator:
             raise ValueError(f"every length must be >= {FRAMES_PER_STEP} frames, got {frames.tolist()}")
         return m_lens
 
+    def _autocast(self):
+        """--amp: the sampling loop's transformer passes under autocast (logits are read in float32)."""
+        dtype = AMP_DTYPES[self.amp]
+        return torch.autocast(device_type=self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
     def _kw(self, time_steps, cond_scale, topkr, temperature, gsample, seed):
         return dict(time_steps=time_steps, cond_scale=cond_scale, topk_filter_thres=topkr,
                     temperature=temperature, gsample=gsample, temperature_on_logits=self.temperature_on_logits,
@@ -136,8 +145,9 @@ class InterMaskGenerator:
         """Captions (B) and lengths in frames (B) -> (motion1, motion2, out_lengths frames)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         m_lens = self._steps(lengths_frames)
-        ids = sampler.generate(self.transformer, texts, m_lens, **self._kw(time_steps, cond_scale, topkr,
-                                                                            temperature, gsample, seed))
+        with self._autocast():
+            ids = sampler.generate(self.transformer, texts, m_lens, **self._kw(time_steps, cond_scale, topkr,
+                                                                                temperature, gsample, seed))
         m1, m2 = self.decode(ids.cpu(), m_lens)
         return m1, m2, m_lens * FRAMES_PER_STEP
 
@@ -150,8 +160,9 @@ class InterMaskGenerator:
         steps_max = int(m_lens.max())
         ids1 = self.encode_person(motion1, m_lens, steps_max)
         half = self.react_half_steps if half_steps is None else half_steps
-        ids = sampler.generate_reaction(self.transformer, texts, ids1, m_lens, half_steps=half,
-                                        **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
+        with self._autocast():
+            ids = sampler.generate_reaction(self.transformer, texts, ids1, m_lens, half_steps=half,
+                                            **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
         m1, m2 = self.decode(ids.cpu(), m_lens)
         return m1, m2, m_lens * FRAMES_PER_STEP
 
@@ -170,7 +181,8 @@ class InterMaskGenerator:
         ids = torch.cat([self.encode_person(motion1, m_lens, steps_max),
                          self.encode_person(motion2, m_lens, steps_max)], dim=1)  # (B, 10S)
         editable = sampler.span_editable(m_lens, steps_max, first, last, which_person)
-        out = sampler.edit(self.transformer, texts, ids, m_lens, editable,
-                           **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
+        with self._autocast():
+            out = sampler.edit(self.transformer, texts, ids, m_lens, editable,
+                               **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
         m1, m2 = self.decode(out.cpu(), m_lens)
         return m1, m2, m_lens * FRAMES_PER_STEP

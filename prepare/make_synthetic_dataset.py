@@ -23,14 +23,20 @@ def main(argv=None):
     p.add_argument("--test_frac", type=float, default=0.1, help="share of clips in split/test.txt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
     p.add_argument("--no_stats", action="store_true", help="skip <out>/stats/global_{mean,std}.npy")
+    p.add_argument("--max_seconds", type=float, default=None,
+                   help="cap every clip's length (30 fps); e.g. 4 when training on 4 s crops, so that a crop "
+                        "always holds the event its caption names (default: lengths as InterHuman, 1-11 s)")
     opt = p.parse_args(argv)
+    max_frames = None if opt.max_seconds is None else int(round(opt.max_seconds * 30))
+    if max_frames is not None and max_frames < 90:
+        p.error(f"--max_seconds {opt.max_seconds} is too short: some interactions need 3 s (90 frames)")
     if opt.num_clips < 1:
         p.error(f"--num_clips must be >= 1, got {opt.num_clips}")
     train_frac = 1.0 - opt.val_frac - opt.test_frac
     if min(opt.val_frac, opt.test_frac, train_frac) < 0:
         p.error(f"--val_frac {opt.val_frac} + --test_frac {opt.test_frac} must be within [0, 1]")
     write_dataset(opt.out, opt.num_clips, opt.seed, (train_frac, opt.val_frac, opt.test_frac),
-                  overwrite=opt.overwrite)
+                  overwrite=opt.overwrite, max_frames=max_frames)
     if not opt.no_stats:
         from prepare.compute_stats import compute_stats
         compute_stats(opt.out)

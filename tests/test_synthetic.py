@@ -253,3 +253,20 @@ def test_thousand_clips_under_a_minute(tmp_path):
         assert kinds == set(TYPE_NAMES), split
     sizes = meta["split_sizes"]
     assert 760 <= sizes["train"] <= 840 and sizes["val"] >= 80 and sizes["test"] >= 80
+
+
+def test_max_frames_caps_lengths_and_keeps_each_interaction():
+    """A capped dataset (for training on short crops) still holds every interaction inside the clip."""
+    from data.synthetic.choreography import TYPE_NAMES, generate_clip, sample_length
+    from data.synthetic.signatures import check
+    rng = np.random.default_rng(1)
+    lengths = np.array([sample_length(rng, TYPE_NAMES[i % len(TYPE_NAMES)], max_frames=120) for i in range(2000)])
+    assert lengths.max() == 120 and lengths.min() >= 30
+    assert len(np.unique(lengths)) > 50                                         # still a spread of lengths
+    for k, kind in enumerate(TYPE_NAMES):
+        clip = generate_clip(kind, np.random.SeedSequence([3, k]), max_frames=90)
+        joints = np.stack([p["pos"] for p in clip.people], 1)                   # (T, 2, 22, 3)
+        assert len(joints) <= 90
+        assert check(kind, joints).passed, f"{kind} at {len(joints)} frames: {check(kind, joints).values}"
+    with pytest.raises(ValueError, match="max_frames 40"):
+        sample_length(np.random.default_rng(0), "dance", max_frames=40)

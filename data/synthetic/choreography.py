@@ -52,9 +52,18 @@ class Clip:
         return self.people[0]["pos"].shape[0]
 
 
-def sample_length(rng, kind):
+def sample_length(rng, kind, max_frames=None):
+    """Frames of a clip of `kind`: uniform in its range, sometimes long. max_frames caps both (a dataset of
+    short clips, e.g. for training on short crops, where a crop of a long clip could miss the caption's
+    event); the same random draws are made either way."""
     lo, hi = INTERACTIONS[kind][1]
-    if rng.random() < LONG_PROB:
+    long = rng.random() < LONG_PROB
+    if max_frames is not None:
+        if max_frames < lo:
+            raise ValueError(f"max_frames {max_frames} is shorter than a {kind} clip can be ({lo} frames)")
+        if long or hi > max_frames:
+            return int(rng.integers(lo, max_frames + 1))
+    if long:
         return int(rng.integers(CROP + 1, LONG_MAX + 1))
     return int(rng.integers(lo, hi + 1))
 
@@ -88,12 +97,13 @@ def _place(people, rng):
     return people
 
 
-def generate_clip(kind, seed, num_frames=None):
-    """Generate one clip of interaction `kind` from an integer seed (or a numpy SeedSequence)."""
+def generate_clip(kind, seed, num_frames=None, max_frames=None):
+    """Generate one clip of interaction `kind` from an integer seed (or a numpy SeedSequence); num_frames
+    fixes its length, max_frames caps the sampled one."""
     if kind not in INTERACTIONS:
         raise ValueError(f"unknown interaction type {kind!r}; known: {', '.join(TYPE_NAMES)}")
     rng = np.random.default_rng(seed)
-    T = num_frames or sample_length(rng, kind)
+    T = num_frames or sample_length(rng, kind, max_frames)
     body_params = [BodyParams.sample(rng) for _ in range(2)]
     offsets = [rest_offsets(b) for b in body_params]
     scene = INTERACTIONS[kind][0](rng, T, [Body(o) for o in offsets])

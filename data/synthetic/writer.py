@@ -89,8 +89,10 @@ def check_root(out_dir):
                              f"paths by substring replacement and would break; choose another folder")
 
 
-def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwrite=False, log=print):
-    """Generate `num_clips` clips into `out_dir`. Returns the metadata dict (also written as JSON)."""
+def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwrite=False, log=print,
+                  max_frames=None):
+    """Generate `num_clips` clips into `out_dir` (each at most `max_frames` long when given). Returns the
+    metadata dict (also written as JSON)."""
     if num_clips < 1:
         raise ValueError(f"--num_clips must be >= 1, got {num_clips}")
     check_root(out_dir)
@@ -110,7 +112,7 @@ def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwri
     for i in range(num_clips):
         cid = str(i + 1)
         kind = kind_of(i, seed)
-        clip = generate_clip(kind, np.random.SeedSequence([seed, i]))
+        clip = generate_clip(kind, np.random.SeedSequence([seed, i]), max_frames=max_frames)
         for slot, person in enumerate(clip.people):
             np.save(os.path.join(mp, f"person{slot + 1}", f"{cid}.npy"), pack_person(person["pos"], person["local"]))
         with open(os.path.join(out_dir, "annots", f"{cid}.txt"), "w", newline="\n") as f:
@@ -131,6 +133,7 @@ def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwri
     for path in (os.path.join(out_dir, "split", "ignore_list.txt"), os.path.join(out_dir, "ignore_list.txt")):
         open(path, "w").close()
     meta = dict(generator="data.synthetic", seed=seed, num_clips=num_clips, fps=30, types=TYPE_NAMES,
+                max_frames=max_frames,
                 split_sizes={s: len(v) for s, v in ids.items()}, clips=clips_meta)
     with open(os.path.join(out_dir, "synthetic_meta.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)

@@ -100,11 +100,11 @@ def mask_predict(model, text_feat, ids, editable, pad, steps, cond_scale=2.0, to
         positions = (~is_mask).to(torch.int8).argsort(dim=1, stable=True)[:, :width]
         valid = torch.arange(width, device=device).unsqueeze(0) < n.unsqueeze(1)  # (B, P)
         if guided:
-            both = model.logits_from(ids.repeat(2, 1), c, pad.repeat(2, 1), positions.repeat(2, 1))
+            both = model.logits_from(ids.repeat(2, 1), c, pad.repeat(2, 1), positions.repeat(2, 1)).float()
             cond, uncond = both[:bsz], both[bsz:]  # (B, P, K)
             logits = uncond + (cond - uncond) * cond_scale
         else:
-            logits = model.logits_from(ids, c, pad, positions)
+            logits = model.logits_from(ids, c, pad, positions).float()  # float32 under --amp
         drawn = _draw(logits[valid], topk_filter_thres, temperature, gsample, temperature_on_logits,
                       generator)  # (M,)
         probs_at = F.softmax(logits[valid], dim=-1).gather(-1, drawn.unsqueeze(-1)).squeeze(-1)  # (M,)

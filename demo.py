@@ -131,10 +131,12 @@ def main(argv=None):
     logs = {}
     for cs in (2.0, 0.0):
         log = os.path.join(eval_dir, f"evaluation_latest_ts20_cs{cs}_topkr0.9.log")
+        # the baseline only needs FID and R-precision: its own (cheaper) counts from `eval_baseline`
+        settings = ev if cs else dict(ev, **cfg.get("eval_baseline", {}))
         if not os.path.isfile(log) or a.rebuild:
             run([os.path.join(HERE, "eval.py")] + common
                 + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch", "finest",
-                   "--eval_model_dir", runs["evaluator"], "--cond_scales", str(cs)] + flags(ev),
+                   "--eval_model_dir", runs["evaluator"], "--cond_scales", str(cs)] + flags(settings),
                 f"evaluation (cond scale {cs})")
         logs[cs] = read_summary(log)
 

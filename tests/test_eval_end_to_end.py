@@ -129,6 +129,17 @@ def test_transformer_generation_and_reaction(setup):
     _check_official_layout(text, ["ground truth", "best_fid.tar"], 1, with_mm=True)
 
 
+def test_cond_scale_zero_without_multimodality(setup):
+    """The demo's text-ignoring baseline: cond scale 0, one replication, no multimodality pass; the
+    log keeps the official layout with MultiModality reported as 0."""
+    _transformer_run(setup)
+    res = _run(setup, "--name", "trans_tiny", "--time_steps", "4", "--cond_scales", "0", "--topkr", "0.9",
+               "--replication_times", "1", "--mm_num_samples", "0")
+    assert list(res) == ["evaluation_best_fid_ts4_cs0.0_topkr0.9.log"]
+    text = open(os.path.join(setup["ckpt"], "interhuman", "trans_tiny", "eval", list(res)[0])).read()
+    _check_official_layout(text, ["ground truth", "best_fid.tar"], 1, with_mm=False)
+
+
 def test_intergen_multimodality_is_a_third(setup):
     """Same seed, same generations: the InterMask convention is exactly 3x InterGen's."""
     _transformer_run(setup)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.mask_transformer.attention_dropout import attention_dropout
+
 LN_EPS = 1e-6  # LayerNorm(D, eps=1e-6, elementwise_affine=False) everywhere in the official model
 
 
@@ -26,7 +28,10 @@ class PackedAttention(nn.Module):
     """Multi-head attention with nn.MultiheadAttention's parameters, computed with SDPA.
 
     The official model calls nn.MultiheadAttention(D, H, dropout) (sequence-first, packed qkv,
-    bias). Attention-weight dropout is applied inside SDPA in training mode, as MHA does."""
+    bias). Attention-weight dropout is applied in training mode, as MHA does: inside SDPA on CUDA
+    (fused kernels); on CPU, where SDPA's dropout falls back to its slow, memory-hungry math path,
+    by `attention_dropout` (same math, chunked, mask regenerated in backward). Eval mode and
+    dropout 0 always use plain SDPA."""
 
     def __init__(self, dim, heads, dropout):
         super().__init__()
@@ -52,11 +57,14 @@ class PackedAttention(nn.Module):
             lk = kv.shape[1]
             qh = F.linear(q, w_q, b_q).view(bsz, lq, self.heads, hd).transpose(1, 2)  # (B, H, Lq, hd)
             kh, vh = F.linear(kv, w_kv, b_kv).view(bsz, lk, 2, self.heads, hd).permute(2, 0, 3, 1, 4)
-        mask = None
-        if key_padding_mask is not None:
-            mask = (~key_padding_mask)[:, None, None, :]  # (B, 1, 1, Lk) True = attend
-        out = F.scaled_dot_product_attention(
-            qh, kh, vh, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)  # (B, H, Lq, hd)
+        p = self.dropout if self.training else 0.0
+        if 0.0 < p < 1.0 and qh.device.type == "cpu":
+            out = attention_dropout(qh, kh, vh, key_padding_mask, p)  # (B, H, Lq, hd)
+        else:
+            mask = None
+            if key_padding_mask is not None:
+                mask = (~key_padding_mask)[:, None, None, :]  # (B, 1, 1, Lk) True = attend
+            out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, dropout_p=p)  # (B, H, Lq, hd)
         out = out.transpose(1, 2).reshape(bsz, lq, dim)
         return self.out_proj(out)
 

@@ -18,6 +18,10 @@ the default sizes and random weights, so nothing is downloaded or read from chec
   trans_mix_b8       the same on 8 lengths drawn uniformly from 30..300 frames (fixed seed), close to
                      InterHuman's clip lengths. The frozen CLIP text tower (random weights) and the VQ
                      token ids are cached by the trainer after the warm-up, so neither is timed.
+  trans_mix_bucketed the same length mix with length-bucketed batches (train_transformer.py
+                     --length_buckets): 64 lengths drawn from 30..300 (fixed seed, the first 8 are
+                     trans_mix_b8's), sorted and cut into 8 batches of 8; one run = one training step
+                     per batch, so "/sample s" is the time per sample over the 8 bucketed batches.
   trans_b8_len300    (not in the default list) 8 interactions of the full 300 frames.
   gen_b1 / gen_b4    text -> 1 / 4 interactions of 90 frames (models/pipeline.py InterMaskGenerator:
                      CLIP text tower, 20 mask-predict steps with CFG 2 as one batched pass, VQ decoding).
@@ -49,12 +53,14 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "gen_b1", "gen_b4", "eval"]
+DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "trans_mix_bucketed", "gen_b1", "gen_b4",
+                 "eval"]
 ALL_CASES = DEFAULT_CASES + ["trans_b8_len300"]
 # the official code on 2 cores / 2 threads / torch 2.13 CPU: median s, GFLOP per run, peak MiB
 _OFFICIAL_TRANS = dict(s=29.0, peak_mib=18.7 * 1024)  # always 300 padded frames, whatever the lengths
 OFFICIAL = {"vq_b8": dict(s=4.2), "vq_b16": dict(s=10.4), "trans_b8_len120": _OFFICIAL_TRANS,
             "trans_mix_b8": _OFFICIAL_TRANS, "trans_b8_len300": _OFFICIAL_TRANS, "gen_b1": dict(s=5.9, gflop=537.0),
+            "trans_mix_bucketed": dict(_OFFICIAL_TRANS, s=8 * _OFFICIAL_TRANS["s"]),  # 8 steps of 300 padded frames
             "gen_b4": dict(s=18.1, gflop=2149.0)}
 # eval.py loads its models and data on every call and takes minutes: one timed run, no warm-up (its
 # modules are imported before timing)
@@ -165,7 +171,25 @@ def case_vq(args, device, batch):
     return step, batch, f"{batch} windows of {opt.window_size} frames"
 
 
-def case_transformer(args, device, lengths):
+def length_mix(n, seed=0):
+    """n clip lengths drawn uniformly from 30..300 frames, close to InterHuman's."""
+    return np.random.default_rng(seed).integers(30, 301, n).tolist()
+
+
+def transformer_batch(lengths, g, first=0, full=300):
+    """A loader batch (names, texts, m1, m2, lengths) of random motions padded to `full` frames with
+    zero rows, as the InterHuman dataset returns them; samples numbered from `first`."""
+    bsz = len(lengths)
+    motions = [torch.randn(bsz, full, 262, generator=g) for _ in range(2)]  # (B, 300, 262) each
+    for m in motions:
+        for i, n in enumerate(lengths):
+            m[i, n:] = 0
+    names = [str(first + i) for i in range(bsz)]
+    return names, [f"two people interact, sample {k}" for k in names], motions[0], motions[1], torch.tensor(lengths)
+
+
+def case_transformer(args, device, batches):
+    """One run = one training step per batch of lengths in `batches`."""
     from models.mask_transformer.trainer import TransformerTrainer
     from options.trans_option import TrainT2MOptions
     vq = random_vq(args, device)
@@ -176,21 +200,22 @@ def case_transformer(args, device, lengths):
     trainer._setup(iters_per_epoch=1000)
     model.train()
     g = torch.Generator().manual_seed(0)
-    bsz, full = len(lengths), 300  # the InterHuman dataset pads every item to 300 frames
-    motions = [torch.randn(bsz, full, 262, generator=g) for _ in range(2)]  # (B, 300, 262) each
-    for m in motions:
-        for i, n in enumerate(lengths):
-            m[i, n:] = 0  # padding rows are zeros, as the dataset writes them
-    texts = [f"two people interact, sample {i}" for i in range(bsz)]
-    batch = ([str(i) for i in range(bsz)], texts, motions[0], motions[1], torch.tensor(lengths))  # (names, texts, m1, m2, lengths)
+    loader, first = [], 0
+    for lengths in batches:
+        loader.append(transformer_batch(lengths, g, first))
+        first += len(lengths)
 
-    def step():  # the body of TransformerTrainer.train's loop with grad_accum 1
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss, _ = trainer._forward(batch)
-        loss.backward()
-        trainer.optimizer.step()
-        trainer.scheduler.step()
-    return step, bsz, f"lengths {list(lengths)} (padded to {full})"
+    def run():
+        for batch in loader:  # the body of TransformerTrainer.train's loop with grad_accum 1
+            trainer.optimizer.zero_grad(set_to_none=True)
+            loss, _ = trainer._forward(batch)
+            loss.backward()
+            trainer.optimizer.step()
+            trainer.scheduler.step()
+    if len(batches) == 1:
+        return run, first, f"lengths {list(batches[0])} (padded to 300)"
+    return run, first, f"{len(batches)} steps on length-sorted batches " + \
+        " ".join(f"{min(b)}-{max(b)}" for b in batches) + f" (padded to 300); per-sample = per sample over all {first}"
 
 
 def case_generate(args, device, bsz, frames=90):
@@ -289,11 +314,14 @@ def make_case(name, args, device):
     if name.startswith("vq_b"):
         return case_vq(args, device, int(name[4:]))
     if name == "trans_b8_len120":
-        return case_transformer(args, device, [120] * 8)
+        return case_transformer(args, device, [[120] * 8])
     if name == "trans_b8_len300":
-        return case_transformer(args, device, [300] * 8)
+        return case_transformer(args, device, [[300] * 8])
     if name == "trans_mix_b8":
-        return case_transformer(args, device, np.random.default_rng(0).integers(30, 301, 8).tolist())
+        return case_transformer(args, device, [length_mix(8)])
+    if name == "trans_mix_bucketed":  # what --length_buckets 8 makes of 64 clips with batch size 8
+        lengths = sorted(length_mix(64))
+        return case_transformer(args, device, [lengths[k:k + 8] for k in range(0, 64, 8)])
     if name.startswith("gen_b"):
         return case_generate(args, device, int(name[5:]))
     if name == "eval":
@@ -429,15 +457,15 @@ def fmt(v, spec):
 def print_table(results, info, args):
     print(f"\nInterMask benchmark  |  {info['cpu']}, {info['cores']} cores, {info['threads']} threads  |  "
           f"torch {info['torch']}  |  device {info['device']}  |  amp {args.amp}{'  |  TINY' if args.tiny else ''}")
-    head = f"{'case':<16} {'median s':>9} {'/sample s':>10} {'peak MiB':>9} {'GFLOP':>8} {'GFLOP/s':>8} " \
+    head = f"{'case':<18} {'median s':>9} {'/sample s':>10} {'peak MiB':>9} {'GFLOP':>8} {'GFLOP/s':>8} " \
            f"{'% ceil':>6} {'official s':>10} {'speed-up':>8} {'off. MiB':>8}"
     print(head + "\n" + "-" * len(head))
     for r in results:
         if "error" in r:
-            print(f"{r['case']:<16} FAILED: {r['error']}")
+            print(f"{r['case']:<18} FAILED: {r['error']}")
             continue
         pct = None if r.get("ceiling_fraction") is None else 100 * r["ceiling_fraction"]
-        print(f"{r['case']:<16} {r['median_s']:>9.3f} {r['per_sample_s']:>10.3f} {r['peak_mib']:>9.0f} "
+        print(f"{r['case']:<18} {r['median_s']:>9.3f} {r['per_sample_s']:>10.3f} {r['peak_mib']:>9.0f} "
               f"{fmt(r['flop'] and r['flop'] / 1e9, '8.1f'):>8} {fmt(r['gflops'], '8.1f'):>8} {fmt(pct, '6.0f'):>6} "
               f"{fmt(r['official_s'], '10.1f'):>10} {fmt(r['speedup_vs_official'], '7.2f') + ('x' if r['speedup_vs_official'] else ''):>8} "
               f"{fmt(r['official_peak_mib'], '8.0f'):>8}")

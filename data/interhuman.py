@@ -125,6 +125,11 @@ class InterHumanDataset(data.Dataset):
     def __len__(self):
         return len(self.data_list)
 
+    def item_lengths(self):
+        """(ours) The motion length (frames) of every item, as __getitem__ returns it: clips longer
+        than max_motion_length are cropped, and T frames give T - 1 feature rows. For length bucketing."""
+        return [min(e["length"], self.max_gt_length) - 1 for e in self.data_list]
+
     def index_of(self, name):
         """Position of the entry called `name` (a clip id, or `<id>_swap` in train mode)."""
         for i, entry in enumerate(self.data_list):

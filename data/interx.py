@@ -205,6 +205,13 @@ class InterXText2Motion(data.Dataset):
     def __len__(self):
         return len(self.name_list) - self.pointer
 
+    def item_lengths(self):
+        """(ours) The motion length (frames) of every item: T rounded down to a multiple of
+        unit_length (__getitem__ draws 4 frames less one time in three), at most max_motion_length.
+        For length bucketing, where an estimate is enough."""
+        return [min(self.data_dict[name]["length"] // self.unit_length * self.unit_length, self.max_motion_length)
+                for name in self.name_list[self.pointer:]]
+
     def _embed(self, tokens):
         words, poses = [], []
         for token in tokens:

@@ -39,4 +39,11 @@ class TrainT2MOptions(BaseOptions):
                        help="(ours) cache the VQ ids of every person motion (each new motion is encoded "
                             "behind a dummy sample, never at batch position 0); False = encode every "
                             "batch as the official trainer does")
+        p.add_argument("--length_buckets", type=int, default=0,
+                       help="(ours) 0 = the official random batches. N > 0: length bucketing, each global batch "
+                            "holds clips of similar length (pools of N global batches of the epoch permutation "
+                            "sorted by length, batch order shuffled per epoch), so batches pad less and an epoch "
+                            "costs less (the network runs up to each batch's longest clip). Trade-off: batches "
+                            "are less random, and as the loss is a token mean per batch, short clips weigh more "
+                            "than in mixed batches; larger N = tighter buckets. Keep it when resuming mid-epoch")
         self.is_train = True

@@ -38,7 +38,7 @@ def _check_results(res, cases, repeats, amp):
             assert r["flop"] > 0 and r["gflops"] == pytest.approx(r["flop"] / r["median_s"] / 1e9)
             assert r["amp"] == amp
     samples = {"vq_b8": 8, "vq_b16": 16, "gen_b1": 1, "gen_b4": 4, "trans_b8_len120": 8, "trans_mix_b8": 8,
-               "trans_b8_len300": 8}
+               "trans_b8_len300": 8, "trans_mix_bucketed": 64}
     for name, n in samples.items():
         if name in res["cases"]:
             assert res["cases"][name]["samples"] == n
@@ -75,6 +75,9 @@ def test_summary_columns():
     r = bench.summarise(dict(raw, case="trans_mix_b8", samples=8, amp="none"), {"fp32": 10.0})
     assert r["official_s"] == 29.0 and r["official_peak_mib"] == pytest.approx(18.7 * 1024)
     assert r["ceiling_fraction"] == pytest.approx(0.4) and r["speedup_vs_official"] == pytest.approx(14.5)
+    r = bench.summarise(dict(raw, case="trans_mix_bucketed", samples=64, median_s=116.0, amp="none"), {"fp32": 10.0})
+    assert r["official_s"] == 8 * 29.0 and r["speedup_vs_official"] == pytest.approx(2.0)  # 8 padded steps
+    assert r["per_sample_s"] == pytest.approx(116.0 / 64)
     assert bench.summarise(dict(case="vq_b8", error="boom"), {}) == dict(case="vq_b8", error="boom")
 
 
@@ -107,3 +110,35 @@ def test_eval_dataset_has_the_requested_test_clips(tmp_path):
         assert text and m1.shape == m2.shape == (300, 262) and 1 <= length <= 300
         assert np.isfinite(m1).all() and np.abs(m1[:length, :66]).max() > 0.1 and not m1[length:].any()
     assert np.load(os.path.join(root, "stats", "global_std.npy")).shape == (262,)
+
+
+def test_bucketed_case_uses_the_length_mix_sorted_into_batches(monkeypatch):
+    """trans_mix_bucketed: the 64 lengths hold trans_mix_b8's 8 (same draw), and its batches are the
+    sorted mix cut into 8 batches of 8 (each one's range much narrower than the random batch's)."""
+    mix = bench.length_mix(64)
+    assert mix[:8] == bench.length_mix(8) and min(mix) >= 30 and max(mix) <= 300
+    calls = []
+    monkeypatch.setattr(bench, "case_transformer", lambda args, device, batches: calls.append(batches))
+    bench.make_case("trans_mix_bucketed", None, None)
+    bench.make_case("trans_mix_b8", None, None)
+    bucketed, plain = calls
+    assert [n for b in bucketed for n in b] == sorted(mix) and [len(b) for b in bucketed] == [8] * 8
+    assert plain == [mix[:8]]
+    assert max(max(b) - min(b) for b in bucketed) < (max(mix[:8]) - min(mix[:8])) / 2
+
+
+def test_transformer_case_runs_one_step_per_batch(tmp_path, monkeypatch):
+    """The multi-batch transformer case (trans_mix_bucketed's code path, tiny models): one run is one
+    optimiser step per batch, each on its own lengths; samples = all clips of all batches."""
+    import torch
+    from models.mask_transformer.trainer import TransformerTrainer
+    torch.set_num_threads(1)
+    seen = []
+    forward = TransformerTrainer._forward
+    monkeypatch.setattr(TransformerTrainer, "_forward",
+                        lambda self, batch, *a, **k: seen.append(batch[4].tolist()) or forward(self, batch, *a, **k))
+    args = argparse.Namespace(tiny=True, amp="none", work=str(tmp_path))
+    run, samples, what = bench.case_transformer(args, torch.device("cpu"), [[30, 41], [200, 300]])
+    assert samples == 4 and "per sample over all 4" in what and "30-41 200-300" in what
+    run()
+    assert seen == [[30, 41], [200, 300]]

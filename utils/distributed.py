@@ -38,6 +38,7 @@ from torch.utils.data import Dataset, Sampler
 
 DEFAULT_TIMEOUT_MINUTES = 180  # ranks wait at a barrier while rank 0 validates/evaluates (can be long)
 ITEM_TAG, STEP_TAG = 1, 2      # separate the seed streams of dataset items and step-level draws
+BUCKET_TAG = 3                 # the seed stream of the batch order under length bucketing
 
 
 @dataclass
@@ -233,14 +234,42 @@ class GlobalBatchSampler(Sampler):
     permutation[g*G:(g+1)*G]; its micro-batch m (of world_size*accum) is the m-th batch_size slice,
     and rank r yields micro-batches r*accum .. r*accum + accum - 1 of every step. The permutation
     depends on (seed, epoch) only, so any split of G over ranks and accumulation sees the same items
-    in the same global steps. `set_position(epoch, start_batch)` starts at global step start_batch."""
+    in the same global steps. `set_position(epoch, start_batch)` starts at global step start_batch.
 
-    def __init__(self, n_items, batch_size, seed, shuffle=True, drop_last=True, world_size=1, rank=0, accum=1):
+    Length bucketing (ours; `bucket_batches` > 0 with per-item `lengths`). Why: the transformer runs
+    each micro-batch up to its longest clip, and a random batch of clips of 30-300 frames almost
+    always holds a ~300-frame one, so every sample costs about what a 300-frame sample costs. With
+    bucketing the same epoch permutation (minus the same dropped tail) is cut into pools of
+    bucket_batches x G items; each pool is sorted by length (stable: ties keep the random order) and
+    cut into global batches; then the order of all global batches of the epoch is shuffled by a
+    generator seeded from (seed, epoch). A global batch therefore holds clips of similar length
+    (sorted, so its first micro-batches hold the shorter clips). What changes is batch composition
+    only: every item is still seen once per epoch (the same items are dropped), each item's own draws
+    (crop, caption, person order: (seed, epoch, item)) are identical, the masking and dropout draws
+    come from the same (seed, iteration, micro-batch) streams and the loss is the same function; the
+    order still depends on (seed, epoch, G) alone, not on how G is split over ranks and accumulation.
+    Side effects: batches are less random (lengths correlate within a batch), and since the
+    transformer's loss is a token mean per micro-batch, a short clip batched with short clips weighs
+    more in the gradient than in a mixed batch. bucket_batches = 0 (default) gives exactly the plain
+    order."""
+
+    def __init__(self, n_items, batch_size, seed, shuffle=True, drop_last=True, world_size=1, rank=0, accum=1,
+                 lengths=None, bucket_batches=0):
         self.n_items, self.batch_size, self.seed = int(n_items), int(batch_size), int(seed)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.world_size, self.rank, self.accum = int(world_size), int(rank), max(1, int(accum))
         self.global_batch = self.batch_size * self.world_size * self.accum
         self.epoch, self.start_batch = 0, 0
+        self.bucket_batches = int(bucket_batches or 0)
+        if self.bucket_batches < 0:
+            raise ValueError(f"bucket_batches must be >= 0, got {bucket_batches}")
+        self.lengths = None
+        if self.bucket_batches:
+            if lengths is None:
+                raise ValueError("length bucketing (bucket_batches > 0) needs the per-item lengths")
+            self.lengths = [int(n) for n in lengths]
+            if len(self.lengths) != self.n_items:
+                raise ValueError(f"lengths has {len(self.lengths)} entries for {self.n_items} items")
 
     def set_position(self, epoch, start_batch=0):
         self.epoch, self.start_batch = epoch, start_batch
@@ -261,13 +290,27 @@ class GlobalBatchSampler(Sampler):
         g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
         return torch.randperm(self.n_items, generator=g).tolist()
 
+    def global_batches(self):
+        """The epoch's global batches (lists of item indices) in step order, the same on every rank."""
+        order, G = self.order(), self.global_batch
+        used = order[:min(self.steps_per_epoch * G, self.n_items)]  # the dropped tail, as without bucketing
+        if not self.bucket_batches:
+            return [used[s * G:(s + 1) * G] for s in range(self.steps_per_epoch)]
+        pool, batches = self.bucket_batches * G, []
+        for p in range(0, len(used), pool):
+            items = sorted(used[p:p + pool], key=self.lengths.__getitem__)  # stable
+            batches += [items[k:k + G] for k in range(0, len(items), G)]
+        if not self.shuffle:
+            return batches
+        g = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, BUCKET_TAG))
+        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+
     def __iter__(self):
-        order, b = self.order(), self.batch_size
+        batches, b = self.global_batches(), self.batch_size
         for step in range(self.start_batch, self.steps_per_epoch):
-            base = step * self.global_batch
             for a in range(self.accum):
-                m = self.rank * self.accum + a
-                yield order[base + m * b: base + (m + 1) * b]
+                m = self.micro_index(a)
+                yield batches[step][m * b: (m + 1) * b]
 
     def micro_index(self, a):
         """Global index (0 .. world_size*accum - 1) of this rank's a-th micro-batch of a step."""

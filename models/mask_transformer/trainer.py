@@ -21,6 +21,8 @@ Ours, deliberately:
   encodes every batch as the official code does;
 - the frozen text tower's states are cached per caption (models/text_encoders.py);
 - anomaly detection only with --detect_anomaly (the official code leaves it on);
+- `--length_buckets N` (default 0, off): global batches of clips of similar length (GlobalBatchSampler's
+  length bucketing), so less padding per batch; only the batch composition changes;
 - exact resume (weights, optimiser, scheduler, position in the epoch), validation and evaluation
   run with the training RNG streams saved and restored;
 - torchrun ranks (utils/distributed.py) are accumulation micro-batches run in parallel: one iteration
@@ -62,6 +64,17 @@ def split_batch(batch, dataset_name):
         return list(batch[2]), motion[..., :6], motion[..., 6:], torch.as_tensor(batch[5]).long()
     return list(batch[1]), torch.as_tensor(batch[2]).float(), torch.as_tensor(batch[3]).float(), \
         torch.as_tensor(batch[4]).long()
+
+
+def item_lengths(dataset):
+    """Per-item motion lengths of a training set, for --length_buckets."""
+    if not hasattr(dataset, "item_lengths"):
+        raise ValueError(f"--length_buckets: {type(dataset).__name__} has no item_lengths(); use --length_buckets 0")
+    lengths = list(dataset.item_lengths())
+    if len(lengths) != len(dataset):
+        raise ValueError(f"--length_buckets: {type(dataset).__name__}.item_lengths() gives {len(lengths)} "
+                         f"lengths for {len(dataset)} items")
+    return lengths
 
 
 class TokenCache:
@@ -135,6 +148,9 @@ class TransformerTrainer:
         if amp == "fp16":
             raise ValueError("--amp fp16 is not supported for transformer training (use bf16 or none)")
         self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
+        self.length_buckets = int(getattr(opt, "length_buckets", 0) or 0)
+        if self.length_buckets < 0:
+            raise ValueError(f"--length_buckets must be >= 0 (0 = off), got {self.length_buckets}")
 
     # ---- schedule ----------------------------------------------------------------------------------
     def warm_up_lr(self, it):
@@ -164,6 +180,7 @@ class TransformerTrainer:
                  "scheduler": self.scheduler.state_dict(), "ep": epoch, "total_it": it,
                  # ours: what an exact resume needs (on any number of ranks)
                  "step_in_epoch": step_in_epoch, "global_batch": self.global_batch, "rng": rng_state(),
+                 "length_buckets": self.length_buckets,
                  "best": dict(self.best)}
         atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
 
@@ -177,6 +194,10 @@ class TransformerTrainer:
             set_rng_state(ckpt["rng"])
         if "step_in_epoch" not in ckpt and "batch_in_epoch" in ckpt:  # older files counted micro-batches
             ckpt["step_in_epoch"] = ckpt["batch_in_epoch"] // self.grad_accum
+        saved = int(ckpt.get("length_buckets", 0))
+        if saved != self.length_buckets and ckpt.get("step_in_epoch", 0):
+            raise ValueError(f"{path} stopped inside an epoch with --length_buckets {saved}, this run has "
+                             f"{self.length_buckets}: keep it to finish the epoch with the same batches")
         return resume_position(ckpt, self.global_batch, path)
 
     # ---- one micro-batch ---------------------------------------------------------------------------
@@ -228,8 +249,10 @@ class TransformerTrainer:
     def _loaders(self, train_set, val_set):
         from data import seed_worker
         opt, info = self.opt, self.dist
+        buckets = self.length_buckets
         sampler = GlobalBatchSampler(len(train_set), opt.batch_size, opt.seed, world_size=info.world_size,
-                                     rank=info.rank, accum=self.grad_accum)
+                                     rank=info.rank, accum=self.grad_accum, bucket_batches=buckets,
+                                     lengths=item_lengths(train_set) if buckets else None)
         if sampler.steps_per_epoch == 0:
             raise ValueError(f"training set has {len(train_set)} items, fewer than one global batch of "
                              f"{sampler.global_batch} (--batch_size {opt.batch_size} x {info.world_size} ranks x "

@@ -91,4 +91,4 @@ def test_evaluate_motions_identity_and_shuffle(tmp_path):
 
     res2 = evaluate_motions(shuffled, batches, wrapper, mean=mean, std=std)
     assert res2["matching"] != pytest.approx(res["matching"], abs=1e-6)
-    assert res2["fid"] >= 0
+    assert res2["fid"] == pytest.approx(0.0, abs=1e-6)  # the same set of motions, reordered: FID 0 up to rounding

@@ -147,32 +147,45 @@ def main(argv=None):
             + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch", "finest",
                "--prompts_file", a.prompts_file] + flags(cfg["infer"]), "generation")
         mark_done(out_dir)
-    signatures = check_signatures(out_dir, cfg)
+    signatures, distances = check_signatures(out_dir, cfg)
 
     summary = {"outputs": out_dir, "eval_logs": eval_dir, "model": logs.get(2.0, {}),
-               "text_ignoring_baseline": logs.get(0.0, {}), "signatures": signatures, "total_seconds": round(time.time() - t_start, 1)}
+               "text_ignoring_baseline": logs.get(0.0, {}), "signatures": signatures,
+               "pelvis_distance_m": distances, "total_seconds": round(time.time() - t_start, 1)}
     with open(os.path.join(runs["trans"], "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print_summary(summary, out_dir)
 
 
-def check_signatures(out_dir, cfg):
-    """For each demo prompt with a known interaction type (configs/demo.yaml `signatures`, in prompt
-    order), the share of its generated samples whose joints show that interaction's signature."""
+def generated_pairs(out_dir, cfg):
+    """{kind: [joints (T, 2, 22, 3), ...]} of the generated samples of each demo prompt with a known
+    interaction type (configs/demo.yaml `signatures`, in prompt order)."""
     import numpy as np
-
-    from data.synthetic.signatures import check
     out = {}
     for i, kind in enumerate(cfg.get("signatures", [])):
         files = sorted(glob.glob(os.path.join(out_dir, "keypoint_npy", f"infer_*_{i:02d}_[0-9][0-9]_0.npy")))
         files = [f for f in files if not os.path.basename(f).startswith("ik_")]
-        passed = 0
+        pairs = []
         for f0 in files:
             p1, p2 = np.load(f0), np.load(f0[:-len("_0.npy")] + "_1.npy")  # (T, 22, 9) each
-            joints = np.stack([p1[..., :3], p2[..., :3]], axis=1)  # (T, 2, 22, 3)
-            passed += bool(check(kind, joints).passed)
-        out[kind] = [passed, len(files)]
+            pairs.append(np.stack([p1[..., :3], p2[..., :3]], axis=1))  # (T, 2, 22, 3)
+        out[kind] = pairs
     return out
+
+
+def check_signatures(out_dir, cfg):
+    """-> ({kind: [samples showing the interaction's signature, samples]}, {kind: mean horizontal
+    pelvis distance in metres}). The distance shows placement, which the signatures alone can miss:
+    two people generated on the same spot can still "touch"."""
+    import numpy as np
+
+    from data.synthetic.signatures import check
+    signatures, distances = {}, {}
+    for kind, pairs in generated_pairs(out_dir, cfg).items():
+        signatures[kind] = [sum(bool(check(kind, j).passed) for j in pairs), len(pairs)]
+        d = [np.linalg.norm(j[:, 0, 0, [0, 2]] - j[:, 1, 0, [0, 2]], axis=-1).mean() for j in pairs]
+        distances[kind] = round(float(np.mean(d)), 3) if d else float("nan")
+    return signatures, distances
 
 
 def print_summary(summary, out_dir):
@@ -188,6 +201,8 @@ def print_summary(summary, out_dir):
                   f"{r[0]:.3f}/{r[1]:.3f}/{r[2]:.3f}  MM Dist {s.get('MM Distance', {}).get(loader, float('nan')):.3f}")
     sig = ", ".join(f"{k} {p}/{n}" for k, (p, n) in summary["signatures"].items())
     print(f"interaction signatures in the generated samples: {sig}")
+    dist = ", ".join(f"{k} {d:.2f}" for k, d in summary.get("pelvis_distance_m", {}).items())
+    print(f"mean pelvis distance of the generated pairs (m): {dist}")
     print(f"evaluation logs: {summary['eval_logs']}")
     print(f"total time: {summary['total_seconds']:.0f} s")
 

@@ -179,12 +179,11 @@ def check_signatures(out_dir, cfg):
     two people generated on the same spot can still "touch"."""
     import numpy as np
 
-    from data.synthetic.signatures import check
+    from data.synthetic.signatures import check, pelvis_distance
     signatures, distances = {}, {}
     for kind, pairs in generated_pairs(out_dir, cfg).items():
         signatures[kind] = [sum(bool(check(kind, j).passed) for j in pairs), len(pairs)]
-        d = [np.linalg.norm(j[:, 0, 0, [0, 2]] - j[:, 1, 0, [0, 2]], axis=-1).mean() for j in pairs]
-        distances[kind] = round(float(np.mean(d)), 3) if d else float("nan")
+        distances[kind] = round(float(np.mean([pelvis_distance(j) for j in pairs])), 3) if pairs else float("nan")
     return signatures, distances
 
 

@@ -49,6 +49,13 @@ def _forward(j, i):
     return f / np.maximum(np.linalg.norm(f, axis=-1, keepdims=True), 1e-9)
 
 
+def pelvis_distance(joints):
+    """Mean horizontal distance (m) between the two pelvises over the clip: where the pair stands,
+    which the contact signatures alone do not check (two people on one spot can still "touch")."""
+    j, _ = _check_input(joints)
+    return float(_hdist(j[:, 0, 0], j[:, 1, 0]).mean())
+
+
 def _longest_run(mask):
     """Length of the longest run of True in a 1-D boolean array."""
     padded = np.concatenate([[0], mask.astype(np.int8), [0]])
@@ -171,7 +178,7 @@ def wave(joints, fps=30, min_raised=0.5, min_flips=2, min_distance=1.5):
     """Both people hold a hand above the shoulder for `min_raised` s and wag it; they stand apart."""
     j, _ = _check_input(joints)
     w = [_waves(j, i, fps) for i in (0, 1)]
-    dist = float(_hdist(j[:, 0, 0], j[:, 1, 0]).mean())
+    dist = pelvis_distance(j)
     ok = all(r >= min_raised and f >= min_flips for r, f, _ in w) and dist > min_distance
     return SignatureResult(ok, dict(raised_s=[x[0] for x in w], flips=[x[1] for x in w],
                                     sides=[x[2] for x in w], distance=dist))
@@ -185,7 +192,7 @@ def bow(joints, fps=30, min_forward=0.2, max_squat=0.15):
         ahead = ((j[:, i, 15, [0, 2]] - j[:, i, 0, [0, 2]]) * _forward(j, i)).sum(-1)
         squat = float(np.percentile(h[:, i, 0], 90) - h[:, i, 0].min())
         out.append((float(ahead.max() - np.percentile(ahead, 10)), squat))
-    dist = float(_hdist(j[:, 0, 0], j[:, 1, 0]).mean())
+    dist = pelvis_distance(j)
     ok = all(f > min_forward and s < max_squat for f, s in out) and dist > 0.8
     return SignatureResult(ok, dict(head_forward=[o[0] for o in out], squat=[o[1] for o in out], distance=dist))
 
@@ -232,7 +239,7 @@ def side_by_side(joints, fps=30, min_path=1.5):
     one behind the other, less than 1.5 m apart."""
     j, _ = _check_input(joints)
     vals = _moving_together(j, fps)
-    vals["distance"] = float(_hdist(j[:, 0, 0], j[:, 1, 0]).mean())
+    vals["distance"] = pelvis_distance(j)
     ok = min(vals["path"]) > min_path and vals["cos"] > 0.8 and vals["alignment"] < 0.5 and vals["distance"] < 1.5
     return SignatureResult(ok, vals)
 

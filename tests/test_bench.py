@@ -139,9 +139,9 @@ def test_transformer_case_runs_one_step_per_batch(tmp_path, monkeypatch):
     from models.mask_transformer.trainer import TransformerTrainer
     torch.set_num_threads(1)
     seen = []
-    forward = TransformerTrainer._forward
-    monkeypatch.setattr(TransformerTrainer, "_forward",
-                        lambda self, batch, *a, **k: seen.append(batch[4].tolist()) or forward(self, batch, *a, **k))
+    step = TransformerTrainer.micro_step
+    monkeypatch.setattr(TransformerTrainer, "micro_step",
+                        lambda self, net, batch, *a, **k: seen.append(batch[4].tolist()) or step(self, net, batch, *a, **k))
     args = argparse.Namespace(tiny=True, amp="none", work=str(tmp_path))
     run, samples, what = cases.case_transformer(args, torch.device("cpu"), [[30, 41], [200, 300]])
     assert samples == 4 and "per sample over all 4" in what and "30-41 200-300" in what

@@ -208,19 +208,19 @@ def test_interx_item_lengths_estimate_the_items_lengths(tmp_path):
 def test_training_with_length_buckets(setup, monkeypatch):  # noqa: F811
     from models.mask_transformer import trainer as trainer_mod
     seen, losses = [], []
-    forward, train_step = trainer_mod.TransformerTrainer._forward, trainer_mod.TransformerTrainer.train_step
+    micro_step, train_step = trainer_mod.TransformerTrainer.micro_step, trainer_mod.TransformerTrainer.train_step
 
-    def record_forward(self, batch, net=None, position=None):
+    def record_micro_step(self, net, batch, position=None, *a, **k):
         if position is not None:
             seen.append(trainer_mod.split_batch(batch, self.dataset_name)[3].tolist())
-        return forward(self, batch, net, position)
+        return micro_step(self, net, batch, position, *a, **k)
 
     def record_step(self, *a, **k):
         out = train_step(self, *a, **k)
         losses.append(out[0])
         return out
 
-    monkeypatch.setattr(trainer_mod.TransformerTrainer, "_forward", record_forward)
+    monkeypatch.setattr(trainer_mod.TransformerTrainer, "micro_step", record_micro_step)
     monkeypatch.setattr(trainer_mod.TransformerTrainer, "train_step", record_step)
     t = _main(setup, "buckets", "--batch_size", "4", "--grad_accum", "2", "--length_buckets", "2", "--lr", "1e-3",
               "--max_iters", "5")

@@ -124,7 +124,7 @@ def test_official_lr_schedule(setup):
 
 
 def test_token_cache_matches_plain_encoding_off_batch_position_zero(setup):
-    from models.mask_transformer.trainer import TokenCache
+    from models.mask_transformer.token_cache import TokenCache
     from models.vq.build import load_vq
     vq, _ = load_vq(setup["ckpt"], "interhuman", "vq_tiny")
     x = torch.randn(5, 64, 262)

@@ -144,7 +144,7 @@ def transformer_batch(lengths, g, first=0, full=300):
 
 def case_transformer(args, device, batches):
     """One run = one training step per batch of lengths in `batches`."""
-    from models.mask_transformer.trainer import TransformerTrainer
+    from models.mask_transformer.trainer import TrainStep, TransformerTrainer
     from options.trans_option import TrainT2MOptions
     vq = random_vq(args, device)
     model = random_transformer(args, device)
@@ -152,6 +152,7 @@ def case_transformer(args, device, batches):
     opt.model_dir = args.work  # nothing is saved
     trainer = TransformerTrainer(opt, model, vq, device)
     trainer._setup(iters_per_epoch=1000)
+    step = TrainStep(model)
     model.train()
     g = torch.Generator().manual_seed(0)
     loader, first = [], 0
@@ -162,8 +163,7 @@ def case_transformer(args, device, batches):
     def run():
         for batch in loader:  # the body of TransformerTrainer.train's loop with grad_accum 1
             trainer.optimizer.zero_grad(set_to_none=True)
-            loss, _ = trainer._forward(batch)
-            loss.backward()
+            trainer.micro_step(step, batch)
             trainer.optimizer.step()
             trainer.scheduler.step()
     if len(batches) == 1:

@@ -21,6 +21,8 @@ Ours, deliberately:
   encodes every batch as the official code does;
 - the frozen text tower's states are cached per caption (models/text_encoders.py);
 - anomaly detection only with --detect_anomaly (the official code leaves it on);
+- with step unroll, the first pass is back-propagated before the second pass runs (micro_step), so
+  only one pass's graph is alive at a time: about half the peak memory, the same gradients;
 - `--length_buckets N` (default 0, off): global batches of clips of similar length (GlobalBatchSampler's
   length bucketing), so less padding per batch; only the batch composition changes;
 - exact resume (weights, optimiser, scheduler, position in the epoch), validation and evaluation
@@ -36,18 +38,17 @@ Ours, deliberately:
   person X in its first half and the other person in its second half; with an odd micro-batch the
   odd-numbered micro-batches swap the roles, so e.g. 4 x 13 masks 26 / 26 as the official 52 does.
 """
-import hashlib
 import os
 import time
 from collections import defaultdict
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.mask_transformer.build import checkpoint_state
+from models.mask_transformer.token_cache import TokenCache
 from models.mask_transformer.transformer import MaskingDraws, crop_layout
 from models.vq.trainer import preserved_rng, progress_line, resume_position, say
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_reduce_mean, barrier, get_dist, no_sync,
@@ -77,58 +78,32 @@ def item_lengths(dataset):
     return lengths
 
 
-class TokenCache:
-    """VQ code ids per person motion, keyed by a hash of its bytes. ids are (5*T//4,) int16 on CPU."""
-
-    def __init__(self, vq, device, enabled=True, max_entries=2_000_000):
-        self.vq, self.device, self.enabled, self.max_entries = vq, device, enabled, max_entries
-        self._store = {}
-
-    @staticmethod
-    def key(motion):
-        arr = np.ascontiguousarray(motion.numpy())
-        return hashlib.blake2b(arr.tobytes(), digest_size=16).digest() + str(arr.shape).encode()
-
-    @torch.no_grad()
-    def _encode(self, motions):
-        ids, _ = self.vq.encode(motions.to(self.device))  # (b, 5*T', 1)
-        return ids[..., 0].cpu()
-
-    @torch.no_grad()
-    def __call__(self, motions):
-        """motions (B, T, ...) normalised, CPU -> ids (B, 5*(T//4)) long on the device."""
-        if not self.enabled:
-            return self._encode(motions).to(self.device)
-        keys = [self.key(m) for m in motions]
-        missing = [i for i, k in enumerate(keys) if k not in self._store]
-        if missing:
-            todo = torch.stack([motions[i] for i in missing])
-            dummy = torch.zeros_like(todo[:1])  # takes batch position 0 (official VQ graph quirk)
-            fresh = self._encode(torch.cat([dummy, todo]))[1:]
-            for row, i in enumerate(missing):
-                if len(self._store) < self.max_entries:
-                    self._store[keys[i]] = fresh[row].to(torch.int16)
-            got = {i: fresh[row] for row, i in enumerate(missing)}
-        else:
-            got = {}
-        out = torch.stack([got[i] if i in got else self._store[keys[i]].long() for i in range(len(keys))])
-        return out.long().to(self.device)
-
-    def __len__(self):
-        return len(self._store)
-
-
 class TrainStep(nn.Module):
-    """Text head + objective in one forward, so DistributedDataParallel sees every trained
-    parameter used inside its own forward call."""
+    """The text head and the objective inside this module's own forward calls, so
+    DistributedDataParallel sees every trained parameter used in the forward it synchronises.
+
+    phase "both": text head + both passes (loss, acc), one backward.
+    phase "first": text head + first pass -> (ce1, acc1, state); the pass reads a detached copy of the
+      text feature (`state["text_leaf"]`), so ce1's backward frees the first pass's graph and leaves
+      d ce1 / d text feature in `text_leaf.grad`, while the text head's small graph stays alive.
+    phase "second": the step-unroll pass on the live text feature -> (ce2, acc2).
+    The caller back-propagates step_unroll * ce2 + <text feature, text_leaf.grad>, which gives the text
+    head exactly the gradient of ce1 + step_unroll * ce2 (see TransformerTrainer.micro_step)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, ids, texts, m_lens, steps_full, draws=None):
-        text_feat = self.model.encode_text(texts)
-        return self.model(ids, text_feat, m_lens, steps_full=steps_full, draws=draws)
+    def forward(self, phase, ids=None, texts=None, m_lens=None, steps_full=None, draws=None, state=None):
+        if phase == "second":
+            return self.model.second_pass(state, state["text_feat"])
+        text_feat = self.model.encode_text(texts)  # (B, clip_dim)
+        if phase == "both":
+            return self.model(ids, text_feat, m_lens, steps_full=steps_full, draws=draws)
+        leaf = text_feat.detach().requires_grad_()
+        ce1, acc1, state = self.model.first_pass(ids, leaf, m_lens, steps_full, draws)
+        state.update(text_feat=text_feat, text_leaf=leaf)
+        return ce1, acc1, state
 
 
 class TransformerTrainer:
@@ -213,9 +188,8 @@ class TransformerTrainer:
             draws.mask_person_one = int(person_one != bool(bsz % 2 and micro % 2))
         return draws
 
-    def _forward(self, batch, net=None, position=None):
-        """One micro-batch -> (loss, acc). `net`: the (DDP-wrapped) TrainStep; `position` (it, micro)
-        selects the per-iteration masking draws; without it the model draws them itself."""
+    def _inputs(self, batch, position):
+        """Loader batch -> (ids (B, 10*steps), texts, m_lens (B,), steps_full, draws or None)."""
         texts, motion1, motion2, lengths = split_batch(batch, self.dataset_name)
         steps_full = motion1.shape[1] // 4  # the padded length the official code works on
         m_lens = (lengths // 4).to(self.device)
@@ -223,12 +197,45 @@ class TransformerTrainer:
         steps = int(m_lens.max())
         ids = crop_layout(ids, steps_full, steps)  # (B, 10*steps): no work on all-padding steps
         draws = None if position is None else self.step_draws(*position, ids.shape[0], steps_full)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None):
-            if net is None:
-                loss, acc = self.model(ids, self.model.encode_text(texts), m_lens, steps_full=steps_full, draws=draws)
-            else:
-                loss, acc = net(ids, texts, m_lens, steps_full, draws)
+        return ids, texts, m_lens, steps_full, draws
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None)
+
+    def _forward(self, batch):
+        """One micro-batch -> (loss, acc), no backward (validation)."""
+        ids, texts, m_lens, steps_full, _ = self._inputs(batch, None)
+        with self._autocast():
+            loss, acc = self.model(ids, self.model.encode_text(texts), m_lens, steps_full=steps_full)
         return loss.float(), acc
+
+    def micro_step(self, net, batch, position=None, scale=1.0, sync=True):
+        """Forward and backward of one micro-batch; gradients of scale * (ce1 + step_unroll * ce2)
+        are added to the parameters' .grad -> (loss, acc) of the micro-batch.
+
+        `net`: the (DDP-wrapped) TrainStep; `position` (it, micro) selects the per-iteration masking
+        draws (None: the model draws them); `sync`: let DDP all-reduce in this backward (last micro-batch).
+        With step unroll, ce1 is back-propagated before the second pass runs, so the two passes' graphs
+        are never alive together (the peak memory of one pass, not two). The gradients equal the joint
+        backward's up to float summation order: the second pass depends on the first only through its
+        detached logits, and backward draws no random numbers, so every draw is the same."""
+        ids, texts, m_lens, steps_full, draws = self._inputs(batch, position)
+        unroll = float(self.model.step_unroll or 0.0)
+        if not unroll:
+            with no_sync(net, not sync), self._autocast():
+                loss, acc = net("both", ids, texts, m_lens, steps_full, draws)
+            (loss.float() * scale).backward()
+            return loss.float().detach(), acc
+        with no_sync(net, True):
+            with self._autocast():
+                ce1, acc1, state = net("first", ids, texts, m_lens, steps_full, draws)
+            (ce1.float() * scale).backward()
+        with no_sync(net, not sync):
+            with self._autocast():
+                ce2, acc2 = net("second", state=state)
+            text_grad = state["text_leaf"].grad  # d(scale * ce1) / d text feature
+            (ce2.float() * (unroll * scale) + (state["text_feat"].float() * text_grad.float()).sum()).backward()
+        return (ce1 + unroll * ce2).float().detach(), (acc1 + unroll * acc2) / 2
 
     def _log(self, prefix, values, step):
         if self.writer is not None:
@@ -279,9 +286,8 @@ class TransformerTrainer:
         for a, batch in enumerate(micro_batches):
             micro = sampler.micro_index(a)
             seed_all(self.opt.seed, it, micro)
-            with no_sync(net, a < self.grad_accum - 1):
-                loss, acc = self._forward(batch, net, position=(it, micro))
-                (loss / self.grad_accum).backward()
+            loss, acc = self.micro_step(net, batch, (it, micro), 1.0 / self.grad_accum,
+                                        sync=a == self.grad_accum - 1)
             step_loss += float(loss.detach()) / self.grad_accum
             step_acc += float(acc) / self.grad_accum
         self.optimizer.step()

@@ -186,6 +186,23 @@ class MaskTransformer(nn.Module):
         ids (B, 2*5*S) codes (padded positions are replaced by PAD here), text_feat (B, clip_dim),
         m_lens (B,) token steps. steps_full: the official padded step count (75 for InterHuman's 300
         frames); default S. Returns (loss, acc[, details dict])."""
+        ce1, acc1, state = self.first_pass(ids, text_feat, m_lens, steps_full, draws, generator)
+        out = {"pass1": state["pass1"]}
+        if not self.step_unroll:
+            loss, acc = ce1, acc1
+        else:
+            ce2, acc2 = self.second_pass(state, text_feat)
+            out["pass2"] = state["pass2"]
+            loss = ce1 + self.step_unroll * ce2
+            acc = (acc1 + self.step_unroll * acc2) / 2
+        return (loss, acc, out) if details else (loss, acc)
+
+    def first_pass(self, ids, text_feat, m_lens, steps_full=None, draws=None, generator=None):
+        """Masking, corruption and the first pass -> (ce1, acc1, state for `second_pass`).
+
+        The second pass reads only the first pass's *detached* logits, so a trainer may back-propagate
+        ce1 before running it (the first pass's graph is then freed: about half the peak memory) and
+        get the gradients of ce1 + step_unroll * ce2 (see TransformerTrainer)."""
         bsz, length = ids.shape
         steps = length // (2 * NUM_ROWS)
         steps_full = steps if steps_full is None else steps_full
@@ -205,17 +222,19 @@ class MaskTransformer(nn.Module):
 
         logits1 = self.trans_forward(x_ids, text_feat, pad)  # (B, K, 2n)
         ce1, pred1, acc1 = self._ce_acc(logits1, labels)
-        out = {"pass1": dict(x_ids=x_ids, labels=labels, logits=logits1, ce=ce1, acc=acc1, pred_id=pred1)}
-        if not self.step_unroll:
-            loss, acc = ce1, acc1
-        else:
-            x_ids2, labels2 = self._step_unroll_inputs(logits1.detach(), x_ids, labels, mask_mid, length_full)
-            logits2 = self.trans_forward(x_ids2, text_feat, pad)
-            ce2, pred2, acc2 = self._ce_acc(logits2, labels2)
-            out["pass2"] = dict(x_ids=x_ids2, labels=labels2, logits=logits2, ce=ce2, acc=acc2, pred_id=pred2)
-            loss = ce1 + self.step_unroll * ce2
-            acc = (acc1 + self.step_unroll * acc2) / 2
-        return (loss, acc, out) if details else (loss, acc)
+        state = {"pass1": dict(x_ids=x_ids, labels=labels, logits=logits1, ce=ce1, acc=acc1, pred_id=pred1),
+                 "pad": pad, "mask_mid": mask_mid, "length_full": length_full}
+        return ce1, acc1, state
+
+    def second_pass(self, state, text_feat):
+        """The step-unroll pass from `first_pass`'s state -> (ce2, acc2)."""
+        first = state["pass1"]
+        x_ids2, labels2 = self._step_unroll_inputs(first["logits"].detach(), first["x_ids"], first["labels"],
+                                                   state["mask_mid"], state["length_full"])
+        logits2 = self.trans_forward(x_ids2, text_feat, state["pad"])
+        ce2, pred2, acc2 = self._ce_acc(logits2, labels2)
+        state["pass2"] = dict(x_ids=x_ids2, labels=labels2, logits=logits2, ce=ce2, acc=acc2, pred_id=pred2)
+        return ce2, acc2
 
     def _select_mask(self, draws, bsz, steps, steps_full, length_full, device):
         """Random cosine masking, or interaction masking (one whole person) for the batch."""

@@ -53,7 +53,9 @@ def run(cmd, what):
     if r.returncode != 0:
         sys.exit(f"demo: step '{what}' failed (exit {r.returncode}); fix it and run demo.py again "
                  f"to continue from here")
-    print(f"=== {what}: {time.time() - t0:.0f} s ===", flush=True)
+    seconds = time.time() - t0
+    print(f"=== {what}: {seconds:.0f} s ===", flush=True)
+    return seconds
 
 
 def done(folder):
@@ -65,13 +67,32 @@ def mark_done(folder):
     open(os.path.join(folder, ".demo_done"), "w").close()
 
 
-def train_step(script, run_dir, args, what):
+class Timings:
+    """Seconds each step took when it was built, kept in a JSON file beside the runs, so the total
+    build time survives reuse and interruption (a continued step adds its remaining time)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.seconds = json.load(open(path)) if os.path.isfile(path) else {}
+
+    def add(self, what, seconds):
+        self.seconds[what] = round(self.seconds.get(what, 0.0) + seconds, 1)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path + ".tmp", "w") as f:
+            json.dump(self.seconds, f, indent=1)
+        os.replace(self.path + ".tmp", self.path)
+
+    def total(self):
+        return round(sum(self.seconds.values()), 1)
+
+
+def train_step(script, run_dir, args, what, timings):
     """Run a trainer unless its run is finished; continue it when a resumable checkpoint exists."""
     if done(run_dir):
         print(f"=== {what}: reusing {run_dir} ===")
         return
     resume = ["--is_continue"] if os.path.isfile(os.path.join(run_dir, "model", "latest.tar")) else []
-    run([os.path.join(HERE, script)] + args + resume, what + (" (continued)" if resume else ""))
+    timings.add(what, run([os.path.join(HERE, script)] + args + resume, what + (" (continued)" if resume else "")))
     mark_done(run_dir)
 
 
@@ -100,30 +121,35 @@ def main(argv=None):
     common = ["--dataset_name", DS, "--data_root", a.data_root, "--checkpoints_dir", ck]
     if a.device:
         common += ["--device", a.device]
+    timings_file = os.path.join(ck, DS, "demo_timings.json")
     if a.rebuild:
         for path in [a.data_root] + list(runs.values()):
             shutil.rmtree(path, ignore_errors=True)
+        if os.path.isfile(timings_file):
+            os.remove(timings_file)
+    timings = Timings(timings_file)
 
     # 1. dataset
     if done(a.data_root):
         print(f"=== dataset: reusing {a.data_root} ===")
     else:
         d = cfg["dataset"]
-        run([os.path.join(HERE, "prepare", "make_synthetic_dataset.py"), "--out", a.data_root, "--overwrite",
+        timings.add("synthetic dataset", run(
+            [os.path.join(HERE, "prepare", "make_synthetic_dataset.py"), "--out", a.data_root, "--overwrite",
              "--num_clips", str(d["num_clips"]), "--seed", str(d["seed"])]
-            + (["--max_seconds", str(d["max_seconds"])] if d.get("max_seconds") else []), "synthetic dataset")
+            + (["--max_seconds", str(d["max_seconds"])] if d.get("max_seconds") else []), "synthetic dataset"))
         mark_done(a.data_root)
 
     # 2. evaluator (the official InterCLIP cannot score synthetic motion; train one of the same design)
     train_step("train_evaluator.py", runs["evaluator"],
                common + ["--name", "demo_evaluator", "--text_encoder", "minilm"] + flags(cfg["evaluator"]),
-               "evaluator training")
+               "evaluator training", timings)
     # 3. VQ-VAE
-    train_step("train_vq.py", runs["vq"], common + ["--name", "demo_vq"] + flags(cfg["vq"]), "VQ-VAE training")
+    train_step("train_vq.py", runs["vq"], common + ["--name", "demo_vq"] + flags(cfg["vq"]), "VQ-VAE training", timings)
     # 4. transformer
     train_step("train_transformer.py", runs["trans"],
                common + ["--name", "demo_trans", "--vq_name", "demo_vq", "--vq_which_epoch", "finest"]
-               + flags(cfg["transformer"]), "transformer training")
+               + flags(cfg["transformer"]), "transformer training", timings)
 
     # 5. evaluation: the model (cond scale 2) and the text-ignoring baseline (cond scale 0)
     ev = cfg["eval"]
@@ -134,24 +160,27 @@ def main(argv=None):
         # the baseline only needs FID and R-precision: its own (cheaper) counts from `eval_baseline`
         settings = ev if cs else dict(ev, **cfg.get("eval_baseline", {}))
         if not os.path.isfile(log) or a.rebuild:
-            run([os.path.join(HERE, "eval.py")] + common
-                + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch", "finest",
-                   "--eval_model_dir", runs["evaluator"], "--cond_scales", str(cs)] + flags(settings),
-                f"evaluation (cond scale {cs})")
+            what = f"evaluation (cond scale {cs})"
+            timings.add(what, run([os.path.join(HERE, "eval.py")] + common
+                                  + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch", "finest",
+                                     "--eval_model_dir", runs["evaluator"], "--cond_scales", str(cs)] + flags(settings),
+                                  what))
         logs[cs] = read_summary(log)
 
     # 6. generation for the demo prompts
     out_dir = os.path.join(runs["trans"], "animation_infer")
     if not done(out_dir):
-        run([os.path.join(HERE, "infer.py")] + common
-            + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch", "finest",
-               "--prompts_file", a.prompts_file] + flags(cfg["infer"]), "generation")
+        timings.add("generation", run([os.path.join(HERE, "infer.py")] + common
+                                      + ["--name", "demo_trans", "--which_epoch", "latest", "--vq_which_epoch",
+                                         "finest", "--prompts_file", a.prompts_file] + flags(cfg["infer"]),
+                                      "generation"))
         mark_done(out_dir)
     signatures, distances = check_signatures(out_dir, cfg)
 
     summary = {"outputs": out_dir, "eval_logs": eval_dir, "model": logs.get(2.0, {}),
                "text_ignoring_baseline": logs.get(0.0, {}), "signatures": signatures,
-               "pelvis_distance_m": distances, "total_seconds": round(time.time() - t_start, 1)}
+               "pelvis_distance_m": distances, "step_seconds": timings.seconds,
+               "total_seconds": timings.total(), "this_run_seconds": round(time.time() - t_start, 1)}
     with open(os.path.join(runs["trans"], "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print_summary(summary, out_dir)
@@ -203,7 +232,8 @@ def print_summary(summary, out_dir):
     dist = ", ".join(f"{k} {d:.2f}" for k, d in summary.get("pelvis_distance_m", {}).items())
     print(f"mean pelvis distance of the generated pairs (m): {dist}")
     print(f"evaluation logs: {summary['eval_logs']}")
-    print(f"total time: {summary['total_seconds']:.0f} s")
+    print(f"total time: {summary['total_seconds']:.0f} s to build everything "
+          f"(this run: {summary['this_run_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

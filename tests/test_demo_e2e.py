@@ -104,3 +104,10 @@ def test_second_run_reuses_everything(demo):
     for step in ("dataset", "evaluator training", "VQ-VAE training", "transformer training"):
         assert f"=== {step}: reusing" in out
     assert "=== generation ===" not in out and "=== evaluation" not in out
+    with open(os.path.join(demo[2], "demo_summary.json")) as f:
+        again = json.load(f)
+    # the build's total time is kept (the sum of its steps); the reuse run reports its own seconds apart
+    first = demo[3]
+    assert again["total_seconds"] == first["total_seconds"] == round(sum(first["step_seconds"].values()), 1)
+    assert set(first["step_seconds"]) >= {"synthetic dataset", "transformer training", "generation"}
+    assert again["this_run_seconds"] < 0.2 * again["total_seconds"]

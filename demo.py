@@ -69,14 +69,15 @@ def mark_done(folder):
 
 class Timings:
     """Seconds each step took when it was built, kept in a JSON file beside the runs, so the total
-    build time survives reuse and interruption (a continued step adds its remaining time)."""
+    build time survives reuse and interruption: a continued step adds its remaining time, a step built
+    again from scratch replaces its old time."""
 
     def __init__(self, path):
         self.path = path
         self.seconds = json.load(open(path)) if os.path.isfile(path) else {}
 
-    def add(self, what, seconds):
-        self.seconds[what] = round(self.seconds.get(what, 0.0) + seconds, 1)
+    def add(self, what, seconds, continued=False):
+        self.seconds[what] = round((self.seconds.get(what, 0.0) if continued else 0.0) + seconds, 1)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path + ".tmp", "w") as f:
             json.dump(self.seconds, f, indent=1)
@@ -92,7 +93,8 @@ def train_step(script, run_dir, args, what, timings):
         print(f"=== {what}: reusing {run_dir} ===")
         return
     resume = ["--is_continue"] if os.path.isfile(os.path.join(run_dir, "model", "latest.tar")) else []
-    timings.add(what, run([os.path.join(HERE, script)] + args + resume, what + (" (continued)" if resume else "")))
+    seconds = run([os.path.join(HERE, script)] + args + resume, what + (" (continued)" if resume else ""))
+    timings.add(what, seconds, continued=bool(resume))
     mark_done(run_dir)
 
 

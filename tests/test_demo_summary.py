@@ -33,3 +33,14 @@ def test_signatures_and_pelvis_distance(tmp_path):
     true_d = np.linalg.norm(pos[:, 0, 0, [0, 2]] - pos[:, 1, 0, [0, 2]], axis=-1).mean()
     assert distances["hug"] == round(float(true_d / 2), 3) and distances["kick"] == round(float(true_d), 3)
     assert true_d > 0.2
+
+
+def test_timings_add_on_continue_and_replace_on_rebuild(tmp_path):
+    path = str(tmp_path / "runs" / "demo_timings.json")
+    t = demo.Timings(path)
+    t.add("VQ-VAE training", 100.0)
+    t.add("VQ-VAE training", 20.0, continued=True)   # interrupted, then continued: both parts count
+    t.add("generation", 50.0)
+    t.add("generation", 40.0)                         # built again from scratch: the new time only
+    again = demo.Timings(path)                        # read back from the file
+    assert again.seconds == {"VQ-VAE training": 120.0, "generation": 40.0} and again.total() == 160.0

@@ -69,6 +69,27 @@ def test_tiny_run_all_cases_bf16(tmp_path):
     assert cases["trans_b8_len300"]["flop"] > cases["trans_b8_len120"]["flop"]
 
 
+@pytest.mark.parametrize("amp,dtype", [("bf16", "torch.bfloat16"), ("none", "torch.float32")])
+def test_generation_case_runs_in_the_requested_precision(monkeypatch, amp, dtype):
+    """The generator's own autocast context decides the transformer's precision (an outer one is
+    overridden), so the bench must hand --amp to the generator: seen on the transformer's linears."""
+    import torch
+    from models import pipeline
+    seen = set()
+
+    class Recording(pipeline.InterMaskGenerator):
+        def __init__(self, transformer, *a, **kw):
+            super().__init__(transformer, *a, **kw)
+            for m in transformer.modules():
+                if isinstance(m, torch.nn.Linear):
+                    m.register_forward_hook(lambda mod, inp, out: seen.add(str(out.dtype)))
+
+    monkeypatch.setattr(pipeline, "InterMaskGenerator", Recording)
+    run, samples, _ = cases.case_generate(argparse.Namespace(tiny=True, amp=amp), torch.device("cpu"), 1, frames=16)
+    run()
+    assert samples == 1 and dtype in seen and len(seen) == 1, seen
+
+
 def test_summary_columns():
     raw = dict(case="gen_b4", samples=4, median_s=2.0, flop=8e9, amp="bf16")
     r = bench.summarise(dict(raw), {"fp32": 10.0, "bf16": 40.0})

@@ -145,3 +145,55 @@ def test_bf16_autocast_within_tolerance(gen):
     assert b1.dtype == torch.float32 and b1.shape == (3, 64, 262)
     with pytest.raises(ValueError, match="amp must be one of"):
         InterMaskGenerator(model, gen.vq, gen.mean, gen.std, "cpu", amp="fp8")
+
+
+def test_bf16_generation_casts_each_weight_once(gen):
+    """Under --amp bf16 the sampling loop runs outside inference_mode, so autocast casts each trainable
+    weight to bf16 once per generation instead of once per step: the number of weight casts does not
+    grow with the number of steps."""
+    from torch.profiler import profile
+    torch.set_num_threads(1)
+    model = gen.transformer
+    d = model.latent_dim
+    # cross-attention reads the packed in-projection through views (D x D queries, 2D x D keys/values);
+    # autocast caches whole leaf tensors only, so those are re-cast per step (3 D^2 per block, negligible)
+    views = {repr([d, d]), repr([2 * d, d])}
+    weight_shapes = {repr(list(m.weight.shape)) for m in model.modules()
+                     if isinstance(m, torch.nn.Linear) and m.weight.requires_grad} - views
+    bf16 = InterMaskGenerator(model, gen.vq, gen.mean, gen.std, "cpu", amp="bf16")
+
+    def weight_casts(steps):
+        with profile(record_shapes=True) as prof:
+            # one token step: at most 2 x 10 activation rows, fewer than any weight's rows (no shape clash)
+            bf16.generate(TEXTS[:1], [4], time_steps=steps, topkr=0.5, seed=0)
+        return sum(e.count for e in prof.key_averages(group_by_input_shape=True)
+                   if e.key == "aten::_to_copy" and e.input_shapes and repr(e.input_shapes[0]) in weight_shapes)
+
+    few, many = weight_casts(2), weight_casts(6)
+    assert 0 < few and many == few, (few, many)
+
+
+def test_sampling_computes_each_modulation_once(gen):
+    """The condition is fixed during sampling, so every adaLN modulator runs once per generation (not
+    once per step), with the same result as recomputing it; outside sampling it runs on every call."""
+    from models.mask_transformer.blocks import Modulator, reuse_condition
+    torch.set_num_threads(1)
+    model = gen.transformer
+    mods = [m for m in model.modules() if isinstance(m, Modulator)]
+    calls = []
+    hooks = [m.model.register_forward_hook(lambda mod, i, o: calls.append(1)) for m in mods]
+    try:
+        for steps in (2, 5):
+            calls.clear()
+            gen.generate(TEXTS[:2], [32, 20], time_steps=steps, topkr=0.5, seed=0)
+            assert len(calls) == len(mods), (steps, len(calls), len(mods))
+        c = torch.randn(2, model.latent_dim)
+        calls.clear()
+        fresh = [mods[0](c), mods[0](c)]
+        with reuse_condition(model):
+            memo = [mods[0](c), mods[0](c)]
+        assert len(calls) == 3 and mods[0]._memo is None
+        assert all(torch.equal(a, b) for a, b in zip(fresh[0], memo[1]))
+    finally:
+        for h in hooks:
+            h.remove()

@@ -175,14 +175,14 @@ def case_transformer(args, device, batches):
 def case_generate(args, device, bsz, frames=90):
     from models.pipeline import InterMaskGenerator
     vq = random_vq(args, device)
-    gen = InterMaskGenerator(random_transformer(args, device).eval(), vq, device=device)
+    # amp goes to the generator: its own autocast context (off for amp "none") would override an outer one
+    gen = InterMaskGenerator(random_transformer(args, device).eval(), vq, device=device, amp=args.amp)
     calls = [0]
 
     def run():
         calls[0] += 1  # new captions every run: the text tower is part of what is timed
         texts = [f"two people greet each other, take {calls[0]}.{i}" for i in range(bsz)]
-        with autocast(args, device):
-            gen.generate(texts, [frames] * bsz, time_steps=20, cond_scale=2.0, topkr=0.9, seed=calls[0])
+        gen.generate(texts, [frames] * bsz, time_steps=20, cond_scale=2.0, topkr=0.9, seed=calls[0])
     return run, bsz, f"{bsz} x {frames} frames, 20 steps, cfg 2"
 
 

@@ -6,6 +6,8 @@ but runs through `scaled_dot_product_attention` (same math, faster, no weights m
 
 Key-padding masks are bool (B, L_k), True = padded key (ignored), as in nn.MultiheadAttention.
 """
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -88,9 +90,31 @@ class Modulator(nn.Module):
         super().__init__()
         self.n_chunks = n_chunks
         self.model = nn.Sequential(nn.SiLU(), nn.Linear(dim, n_chunks * dim))
+        self._memo = None  # None: off; () or (c, chunks) inside `reuse_condition`
 
     def forward(self, c):
-        return self.model(c).chunk(self.n_chunks, dim=-1)
+        if self._memo and self._memo[0] is c:
+            return self._memo[1]
+        out = self.model(c).chunk(self.n_chunks, dim=-1)
+        if self._memo is not None:
+            self._memo = (c, out)
+        return out
+
+
+@contextmanager
+def reuse_condition(model):
+    """Inside, each Modulator of `model` computes its modulation once per condition tensor (the same
+    object): the sampling loop passes one fixed c to every step, so the adaLN projections (the largest
+    is 14 D x D per block) need not be recomputed 20 times. Values are unchanged; training never
+    enters this (its c changes every step and carries gradients)."""
+    mods = [m for m in model.modules() if isinstance(m, Modulator)]
+    for m in mods:
+        m._memo = ()
+    try:
+        yield
+    finally:
+        for m in mods:
+            m._memo = None
 
 
 class FeedForward(nn.Module):

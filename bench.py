@@ -6,9 +6,9 @@
     python bench.py --tiny --repeats 1                # tiny models: a smoke test, not a benchmark
 
 Every case runs in its own fresh process (`bench.py --_case NAME`), so its peak memory (ru_maxrss on
-CPU, torch.cuda.max_memory_allocated on CUDA) is its own: one warm-up run, one untimed run under
-torch's FlopCounterMode (FLOPs per run), then the median of --repeats timed runs (eval: one timed run,
-no warm-up). All models have
+CPU, torch.cuda.max_memory_allocated on CUDA) is its own: one warm-up run, the median of --repeats
+timed runs (eval: one timed run, no warm-up), the peak read, then one untimed run under torch's
+FlopCounterMode (FLOPs per run; it raised a 64-clip step's peak by half when it ran first). All models have
 the default sizes and random weights, so nothing is downloaded or read from checkpoints:
 
   vq_b8 / vq_b16     VQ-VAE training step (models/vq/trainer.py: forward, the six losses, backward,
@@ -102,10 +102,11 @@ def run_child(args):
             for _ in range(WARMUPS.get(args._case, 1)):
                 fn()
             sync(device)
-            flop = count_flops(fn) if args.flops and args._case != "eval" else None
             times = time_runs(fn, min(args.repeats, MAX_REPEATS.get(args._case, args.repeats)), device)
+            peak = peak_mib(device)  # before the FLOP count: its run keeps extra tensors alive
+            flop = count_flops(fn) if args.flops and args._case != "eval" else None
             res = dict(case=args._case, description=what, samples=samples, times_s=times,
-                       median_s=statistics.median(times), peak_mib=peak_mib(device), setup_mib=setup_mib,
+                       median_s=statistics.median(times), peak_mib=peak, setup_mib=setup_mib,
                        flop=flop, threads=torch.get_num_threads(), amp="none" if args._case == "eval" else args.amp)
     res["load_average_before"] = load_before
     res["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None

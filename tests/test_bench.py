@@ -90,6 +90,26 @@ def test_generation_case_runs_in_the_requested_precision(monkeypatch, amp, dtype
     assert samples == 1 and dtype in seen and len(seen) == 1, seen
 
 
+def test_flop_count_memory_is_not_in_the_peak(tmp_path):
+    """The peak is read before the FLOP-count run (ru_maxrss is a per-process high-water mark, hence a
+    fresh process): a FLOP count that allocates 1 GiB leaves the case's peak below that."""
+    import subprocess
+    import sys
+    out = tmp_path / "case.json"
+    code = ("import numpy as np, bench\n"
+            "def counting(fn):\n"
+            "    big = np.ones(1 << 27)  # 1 GiB, touched\n"
+            "    return float(big.sum())\n"
+            "bench.count_flops = counting\n"
+            f"bench.main(['--tiny', '--threads', '1', '--repeats', '1', '--_case', 'vq_b8', '--_out', {str(out)!r}])\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.load(open(out))
+    assert res["flop"] == float(1 << 27)
+    assert res["peak_mib"] < res["setup_mib"] + 512, res
+
+
 def test_summary_columns():
     raw = dict(case="gen_b4", samples=4, median_s=2.0, flop=8e9, amp="bf16")
     r = bench.summarise(dict(raw), {"fp32": 10.0, "bf16": 40.0})

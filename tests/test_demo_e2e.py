@@ -61,9 +61,10 @@ def test_quality_bar(demo):
     `eval.batch_size` captions) and 0.15 above the text-ignoring baseline, FID at most half of the
     baseline's; push and hug show their signature in at least one sample each. (Measured: top-3
     0.74 vs 0.21 baseline, FID 68 vs 393, push 2/2, hug 2/2, handshake 2/2 on a Xeon; 0.57 vs 0.33, FID
-    110 vs 375 on an AMD EPYC. The generated pairs stand on one spot (pelvis_distance_m 0.06-0.3 m), and hug and push still pass their checks that way, so
-    these two counts do not certify a separated pair; the handshake and
-    high-five signatures are not asserted because they do not hold yet. See the README's demo section.)"""
+    110 vs 375 on an AMD EPYC. The generated pairs stand on one spot (pelvis_distance_m 0.06-0.3 m), and
+    hug and push still pass their checks that way, so these two counts do not certify a separated pair;
+    the handshake and high-five signatures are not asserted because they do not hold yet. See the
+    README's demo section.)"""
     _, _, _, s = demo
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))
     chance_top3 = 3.0 / cfg["eval"]["batch_size"]

@@ -74,10 +74,6 @@ def random_transformer(args, device):
     return model.set_text_tower(random_clip_tower(tower["width"], tower["layers"], tower["heads"], device))
 
 
-def autocast(args, device):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
-
-
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -66,9 +66,25 @@ def peak_mib(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _cpu_attention_formulas():
+    """FLOP formulas for the CPU flash-attention kernels that scaled_dot_product_attention runs on
+    CPU: torch's counter knows only the CUDA ones, so without these every attention product of a CPU
+    run (Q K^T and P V, 4 Lq Lk E per head) went uncounted. The same counts as torch's CUDA formulas."""
+    from torch.utils import flop_counter as fc
+    aten = torch.ops.aten
+
+    def forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
+        return fc.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    def backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
+        return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+    return {aten._scaled_dot_product_flash_attention_for_cpu: forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
+
+
 def count_flops(fn):
     from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas()) as counter:
         fn()
     return counter.get_total_flops()
 

@@ -110,6 +110,22 @@ def test_flop_count_memory_is_not_in_the_peak(tmp_path):
     assert res["peak_mib"] < res["setup_mib"] + 512, res
 
 
+def test_cpu_attention_products_are_counted():
+    """scaled_dot_product_attention on CPU runs a flash kernel torch's FLOP counter has no formula for;
+    the benchmark adds one: 4 Lq Lk E per head forward (Q K^T and P V), 2.5x that for the backward."""
+    import torch
+    import torch.nn.functional as F
+    b, h, lq, lk, e = 2, 3, 7, 5, 8
+    q = torch.randn(b, h, lq, e, requires_grad=True)
+    k = torch.randn(b, h, lk, e, requires_grad=True)
+    v = torch.randn(b, h, lk, e, requires_grad=True)
+    forward = 4 * b * h * lq * lk * e
+    assert bench.count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == forward
+    mask = torch.rand(b, 1, 1, lk) > 0.3
+    assert bench.count_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)) == forward
+    assert bench.count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward()) == 3.5 * forward
+
+
 def test_summary_columns():
     raw = dict(case="gen_b4", samples=4, median_s=2.0, flop=8e9, amp="bf16")
     r = bench.summarise(dict(raw), {"fp32": 10.0, "bf16": 40.0})

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.activation_dropout import Dropout
 from models.mask_transformer.attention_dropout import attention_dropout
 
 LN_EPS = 1e-6  # LayerNorm(D, eps=1e-6, elementwise_affine=False) everywhere in the official model
@@ -122,7 +123,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim, ff_size, dropout):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(dim, ff_size), nn.GELU(), nn.Dropout(dropout),
+        self.model = nn.Sequential(nn.Linear(dim, ff_size), nn.GELU(), Dropout(dropout),
                                    nn.Linear(ff_size, dim))
 
     def forward(self, x):
@@ -141,7 +142,7 @@ class SpatioTemporalAttention(nn.Module):
         super().__init__()
         self.spatial_attention = PackedAttention(dim, heads, dropout)
         self.temporal_attention = PackedAttention(dim, heads, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.double_residual = double_residual
 
     def forward(self, x, mods, step_pad, rows):
@@ -182,7 +183,7 @@ class InterMBlock(nn.Module):
         self.spa_temp_attn = SpatioTemporalAttention(dim, heads, dropout, double_residual)
         self.local_inter_attn = AttentionWrapper("interaction_attention", dim, heads, dropout)
         self.ffn_split = FeedForward(dim, ff_size, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x, c, pad):
         """x (B, 2n+1, D) = [A (n) | SEP | B (n)]; c (B, D); pad (B, 2n+1) True = padded (SEP False)."""

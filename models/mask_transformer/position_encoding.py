@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from models.activation_dropout import Dropout
+
 NUM_ROWS = 5  # spatial rows of the VQ token map (hard-coded `nbp` in the official model)
 
 
@@ -68,7 +70,7 @@ class SpatioTemporalPositionEncoding(nn.Module):
     def __init__(self, latent_dim, dropout):
         super().__init__()
         self.positional_encoding = SinusoidalEncoding2D(latent_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x):
         bsz, length, dim = x.shape

@@ -8,6 +8,8 @@ with depth 2 and growth 3 that is dilation 3, then 1.
 """
 import torch.nn as nn
 
+from models.activation_dropout import Dropout
+
 RESBLOCK_DROPOUT = 0.2
 
 
@@ -41,7 +43,7 @@ class ResConvBlock(nn.Module):
         self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=dilation,
                                dilation=dilation)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size=1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x):
         """x (B, C, J, T) -> same shape."""

@@ -1,0 +1,53 @@
+"""nn.Dropout with a cheaper mask on CPU: the drop-in for every activation dropout of the models.
+
+Why: on CPU, `nn.Dropout` draws its mask with `bernoulli_`, one float random number per element
+(about 6 ns each on 2 cores). In a default Inter-M training step (8 interactions of 120 frames,
+dropout 0.1, two passes) the 31 dropout modules took 1.43 s of 5.36 s. Here the mask comes from bulk
+64-bit draws cut into four 16-bit integers each, the same scheme as `attention_dropout.py`: an element
+is dropped when its uniform 16-bit integer is below t = round(p * 65536), so the drop probability is
+t / 65536 (p to a resolution of 2^-16), and survivors are scaled by 1 / (1 - p) as nn.Dropout does.
+The integers come from torch's default CPU generator, so `torch.manual_seed` reproduces a run. The
+bool mask is kept for backward (1 byte per element, as nn.Dropout keeps).
+
+Eval mode, p = 0 or 1, in-place dropout and non-CPU tensors (CUDA has a fused kernel) use
+nn.Dropout unchanged. The module has no parameters, so state dicts are unaffected.
+"""
+import math
+
+import torch
+from torch import nn
+
+_RES = 1 << 16  # mask resolution: drop probability = round(p * 65536) / 65536
+
+
+def keep_mask(shape, p, generator=None):
+    """Bool mask of `shape`, True = kept, each element dropped with probability round(p * 2^16) / 2^16."""
+    n = math.prod(shape)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64)                          # 4 x 16 random bits each
+    bits.random_(-(1 << 63), None, generator=generator)                           # the full 64-bit range
+    threshold = int(round(p * _RES)) - _RES // 2  # int16 r uniform on [-32768, 32767]: keep if r >= it
+    return bits.view(torch.int16)[:n].view(shape) >= threshold
+
+
+class _DropoutFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p):
+        keep = keep_mask(tuple(x.shape), p)                                       # same shape as x, bool
+        scale = 1.0 / (1.0 - p)
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return x.mul(keep).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return grad.mul(keep).mul_(ctx.scale), None
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout whose CPU training-mode mask is drawn in bulk (see the module docstring)."""
+
+    def forward(self, x):
+        if self.training and 0.0 < self.p < 1.0 and not self.inplace and x.device.type == "cpu":
+            return _DropoutFn.apply(x, self.p)
+        return super().forward(x)

@@ -20,13 +20,23 @@ from torch import nn
 _RES = 1 << 16  # mask resolution: drop probability = round(p * 65536) / 65536
 
 
-def keep_mask(shape, p, generator=None):
-    """Bool mask of `shape`, True = kept, each element dropped with probability round(p * 2^16) / 2^16."""
+def draw_keep(shape, p, generator=None, bits=None, out=None):
+    """Keep mask of `shape` (True / 1 = kept), each element dropped with probability
+    round(p * 2^16) / 2^16: four 16-bit integers per 64-bit draw from `generator` (default: torch's),
+    dropped when below the threshold. `bits`: optional int64 scratch of at least ceil(numel / 4)
+    elements; `out`: optional bool or float tensor to write the mask into. Shared with
+    `attention_dropout.py`, which keeps its own generator, scratch and float output."""
     n = math.prod(shape)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64)                          # 4 x 16 random bits each
+    words = (n + 3) // 4
+    bits = torch.empty(words, dtype=torch.int64) if bits is None else bits[:words]
     bits.random_(-(1 << 63), None, generator=generator)                           # the full 64-bit range
     threshold = int(round(p * _RES)) - _RES // 2  # int16 r uniform on [-32768, 32767]: keep if r >= it
-    return bits.view(torch.int16)[:n].view(shape) >= threshold
+    return torch.ge(bits.view(torch.int16)[:n].view(shape), threshold, out=out)
+
+
+def keep_mask(shape, p, generator=None):
+    """Bool mask of `shape`, True = kept (see `draw_keep`)."""
+    return draw_keep(shape, p, generator)
 
 
 class _DropoutFn(torch.autograd.Function):

@@ -31,8 +31,9 @@ import threading
 
 import torch
 
+from models.activation_dropout import draw_keep
+
 CHUNK_ELEMS = 1 << 22  # target scores per chunk (16 MiB in float32)
-_RES = 1 << 16  # mask resolution: drop probability = round(p * 65536) / 65536
 _MASKED = -1e30  # score bias of a padded key: exp(-1e30 - max) is exactly 0, as with -inf, without inf * 0
 _CACHE = threading.local()  # per-thread workspace buffer (see _workspace)
 
@@ -75,16 +76,13 @@ class _MaskStream:
     def __init__(self, seed, p):
         self.gen = torch.Generator(device="cpu")
         self.gen.manual_seed(seed)
-        self.threshold = int(round(p * _RES)) - _RES // 2  # int16 r uniform on [-32768, 32767]: keep if r >= it
+        self.p = p
 
     def next_keep(self, keep, bits):
         """Fills `keep` (g, Lq, Lk) float32 with the next mask, 1 = kept, 0 = dropped; `bits` is an
         int64 scratch of at least ceil(keep.numel() / 4) elements. Returns keep."""
-        n = keep.numel()
-        bits = bits[:(n + 3) // 4]  # 4 x 16 random bits per int64
-        bits.random_(-(1 << 63), None, generator=self.gen)  # full 64-bit range
         # a float output is ~2x faster than a bool one, and multiplying by it ~4x faster than masked_fill_
-        return torch.ge(bits.view(torch.int16)[:n].view(keep.shape), self.threshold, out=keep)
+        return draw_keep(tuple(keep.shape), self.p, self.gen, bits=bits, out=keep)
 
 
 class _Chunk:

@@ -59,13 +59,15 @@ def test_summary_reports_model_baseline_and_signatures(demo):
 def test_quality_bar(demo):
     """The text matters: generated R-precision top-3 at least twice chance (top-3 of a batch of
     `eval.batch_size` captions) and 0.15 above the text-ignoring baseline, FID at most half of the
-    baseline's; push and hug show their signature in at least one sample each. (Measured: top-3
-    0.50 vs 0.25 baseline, FID 137 vs 419, push 2/2, hug 2/2, handshake 2/2 on a Xeon, 0.74 vs 0.21 and
-    FID 68 vs 393 there with the VQ-VAE's dropout drawn from another random stream; 0.57 vs 0.33, FID
-    110 vs 375 on an AMD EPYC. The generated pairs stand on one spot (pelvis_distance_m 0.06-0.3 m), and
-    hug and push still pass their checks that way, so these two counts do not certify a separated pair;
-    the handshake and high-five signatures are not asserted because they do not hold yet. See the
-    README's demo section.)"""
+    baseline's; hug shows its signature in at least one sample. (Measured on a Xeon: top-3 0.53 vs
+    0.23 baseline, FID 110 vs 420, hug 2/2, handshake 2/2; earlier runs whose VQ-VAE differed only in
+    float summation order or dropout stream: 0.50 vs 0.25 / FID 137 vs 419 and 0.74 vs 0.21 / 68 vs
+    393; an AMD EPYC: 0.57 vs 0.33, FID 110 vs 375. The generated pairs stand on one spot
+    (pelvis_distance_m 0.1-0.5 m) and hug passes its check that way, so it does not certify a
+    separated pair. Push, handshake and high-five are not asserted: the demo's VQ-VAE does not keep
+    them even when it decodes the ground truth's own codes (utils.vq_ceiling on this run's VQ-VAE:
+    push 1/8, handshake 0/8, high five 0/8), so a generated one passing is chance: push went from 2/2
+    to 0/2 (0/8 with eight samples) between two such runs. See the README's demo section.)"""
     _, _, _, s = demo
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))
     chance_top3 = 3.0 / cfg["eval"]["batch_size"]
@@ -75,9 +77,8 @@ def test_quality_bar(demo):
     assert model_top3 >= base_top3 + 0.15, (model_top3, base_top3)
     model_fid, base_fid = _generated(s["model"]["FID"]), _generated(s["text_ignoring_baseline"]["FID"])
     assert model_fid <= 0.5 * base_fid, (model_fid, base_fid)
-    for kind in ("push", "hug"):
-        passed, n = s["signatures"][kind]
-        assert passed >= 1, (kind, passed, n)
+    passed, n = s["signatures"]["hug"]
+    assert passed >= 1, ("hug", passed, n)
 
 
 def test_outputs_open(demo):

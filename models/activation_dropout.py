@@ -39,10 +39,21 @@ def keep_mask(shape, p, generator=None):
     return draw_keep(shape, p, generator)
 
 
+def _mask_in_memory_order(x, p):
+    """Keep mask shaped like x and laid out like it in memory (e.g. channels-last feature maps), so the
+    masking pass reads both tensors in one order. The random stream fills the mask in x's memory order:
+    for a contiguous x that is the logical order, unchanged."""
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))      # dims from outermost to innermost
+    if order == list(range(x.dim())):
+        return keep_mask(tuple(x.shape), p)
+    keep = keep_mask(tuple(x.shape[d] for d in order), p)                          # physical order
+    return keep.permute([order.index(d) for d in range(x.dim())])
+
+
 class _DropoutFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p):
-        keep = keep_mask(tuple(x.shape), p)                                       # same shape as x, bool
+        keep = _mask_in_memory_order(x, p)                                        # same shape as x, bool
         scale = 1.0 / (1.0 - p)
         ctx.save_for_backward(keep)
         ctx.scale = scale

@@ -81,3 +81,25 @@ def test_models_use_it_for_every_dropout():
         assert ours
         # only the text-side encoder layers (nn.TransformerEncoderLayer, 77 tokens) keep torch's modules
         assert all(name.startswith("clipTrans.") for name in plain), plain
+
+
+def test_channels_last_input_gets_a_mask_in_its_memory_order():
+    """A channels-last feature map (the VQ-VAE's layout on CPU) keeps its layout through the dropout,
+    its mask is the random stream laid out in memory order, and a contiguous tensor's mask is the
+    stream in logical order, as before."""
+    x = torch.randn(2, 8, 5, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    torch.manual_seed(6)
+    out = Dropout(0.4).train()(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(6)
+    stream = keep_mask((2, 5, 6, 8), 0.4)                                       # (B, H, W, C) memory order
+    keep = stream.permute(0, 3, 1, 2)                                           # (B, C, H, W)
+    torch.testing.assert_close(out.detach(), x.detach() * keep / 0.6)
+    g = torch.randn_like(out)
+    out.backward(g)
+    torch.testing.assert_close(x.grad, g * keep / 0.6)
+    y = x.detach().contiguous()
+    torch.manual_seed(6)
+    plain = Dropout(0.4).train()(y)
+    torch.manual_seed(6)
+    torch.testing.assert_close(plain, y * keep_mask(tuple(y.shape), 0.4) / 0.6)

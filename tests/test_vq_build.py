@@ -71,6 +71,51 @@ def test_token_layout_row_major_and_output_length():
     assert diff[:40].max() == 0 and diff[-4:].max() > 0
 
 
+@pytest.mark.parametrize("dataset_name", ["interhuman", "interx"])
+def test_cpu_feature_maps_are_channels_last_with_the_same_values(dataset_name, monkeypatch):
+    """On CPU every convolution of encoder and decoder reads a channels-last map (encdec.conv_layout),
+    and the result equals the plain NCHW computation up to float summation order."""
+    import models.vq.encdec as encdec
+    torch.manual_seed(0)
+    model = build_vq({**TINY, "dataset_name": dataset_name}).eval()
+    model.quantizer.layers[0].codebook.normal_()
+    x = torch.randn(2, 32, 262) if dataset_name == "interhuman" else torch.randn(2, 32, 56, 6)
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(
+        memory_format=torch.channels_last))) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    ids, _ = model.encode(x)
+    with torch.no_grad():
+        fast, _, _ = model(x)
+        fast_decoded = model.forward_decoder(ids)
+    for h in hooks:
+        h.remove()
+    assert len(seen) > 20 and all(seen)
+    monkeypatch.setattr(encdec, "conv_layout", lambda t: t.contiguous())
+    with torch.no_grad():
+        plain, _, _ = model(x)
+        plain_decoded = model.forward_decoder(ids)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast_decoded, plain_decoded, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("gcn_all_frames", [False, True])
+def test_bf16_autocast_training_pass_close_to_fp32(gcn_all_frames):
+    """--amp bf16 on CPU: the VQ's training forward and backward run under autocast (graph layers
+    included) and the reconstruction stays near the fp32 one."""
+    torch.manual_seed(0)
+    model = build_vq({**TINY, "gcn_all_frames": gcn_all_frames}).eval()
+    model.quantizer.layers[0].codebook.normal_()
+    x = torch.randn(2, 32, 262)
+    with torch.no_grad():
+        ref, _, _ = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _, _ = model(x)
+    out.float().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.encoder.parameters())
+    err = (out.float() - ref).abs().mean() / ref.abs().mean()
+    assert 1e-4 < err < 0.05, err                                   # bf16 did run, and stayed close
+
+
 def _fake_smplx(path, n_verts=60, seed=0):
     rng = np.random.default_rng(seed)
     parents = np.array([-1] + [max(0, (i - 1) // 2) for i in range(1, 55)] + [0] * 0)

@@ -12,6 +12,7 @@ nearest up-sampling, so a T-frame input yields T//4 token columns and 4*(T//4) o
 
 Module indices inside `model` follow the official Sequential layout so the state-dict keys match.
 """
+import torch
 import torch.nn as nn
 
 from models.vq.graph import GraphStage, SkeletonSAGEConv
@@ -25,6 +26,15 @@ VQ_LAYOUTS = {
 }
 TOKEN_ROWS = 5          # spatial rows of the token map (22 or 56 joints after two down-samplings)
 TIME_UPSAMPLE = 2       # the official decoder doubles time per stage regardless of stride_t
+
+
+def conv_layout(x):
+    """(B, C, H, W) feature map in the layout the convolutions run fastest in: channels-last on CPU,
+    where oneDNN otherwise reorders every activation and the nearest up-sampling's backward runs on a
+    strided NCHW path (measured, 2 cores, 16 windows at width 512: up-sampling to (22, 64) forward +
+    backward 0.195 -> 0.017 s, a 3x3 convolution there 0.96 -> 0.88 s). Values are the same up to float
+    summation order; every layer after it keeps the layout. Other devices keep torch's default."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 
 def vq_layout(dataset_name):
@@ -66,6 +76,7 @@ class Encoder(nn.Module):
         return GraphStage.run(x, self.gcn_layer1, self.gcn_layer2, final_relu=True)
 
     def forward(self, x):
+        x = conv_layout(x)
         if self.gcn:
             x = self.graph_stage(x)
         return self.model(x)
@@ -97,7 +108,7 @@ class Decoder(nn.Module):
         self.model = nn.Sequential(*blocks)
 
     def forward(self, x):
-        x = self.model(x)
+        x = self.model(conv_layout(x))
         if self.gcn:
             x = GraphStage.run(x, self.gcn_layer1, self.gcn_layer2, final_relu=False)
         return x

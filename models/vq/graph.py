@@ -58,25 +58,29 @@ class SkeletonSAGEConv(nn.Module):
                              persistent=False)                                           # (J, 1)
 
     def _neighbour_mean(self, x):
-        """x (..., J, C) -> mean over each joint's bone neighbours of relu(lin(x_j)), (..., J, C)."""
-        projected = torch.relu(self.lin(x))                                              # (..., J, C)
-        summed = torch.matmul(self.adjacency, projected)                                 # (..., J, C)
-        return summed * self.inv_degree
+        """x (J, ..., C) -> mean over each joint's bone neighbours of relu(lin(x_j)), (J, ..., C)."""
+        projected = torch.relu(self.lin(x))                                              # (J, ..., C)
+        adjacency = self.adjacency.to(projected.dtype)                # tensordot is not autocast-listed
+        summed = torch.tensordot(adjacency, projected, dims=1)                           # (J, ..., C)
+        return summed * self.inv_degree.view(-1, *([1] * (x.dim() - 1)))
 
     def forward(self, x):
-        """x (B, T, J, C_in) -> (B, T, J, C_out)."""
+        """x (B, J, T, C_in) -> (B, J, T, C_out): the nodes of every (sample, frame), joints on dim 1.
+
+        Joints sit before frames so that a channels-last feature map (B, C, J, T), which is (B, J, T, C)
+        in memory, reaches the Linear layers without a transposing copy (see `GraphStage.run`)."""
         if x.dim() != 4:
-            raise ValueError(f"SkeletonSAGEConv expects (B, T, J, C), got shape {tuple(x.shape)}")
-        root = self.lin_r(x)                                                             # (B, T, J, out)
+            raise ValueError(f"SkeletonSAGEConv expects (B, J, T, C), got shape {tuple(x.shape)}")
+        root = self.lin_r(x)                                                             # (B, J, T, out)
         if self.all_frames:
-            return self.lin_l(self._neighbour_mean(x)) + root
+            mean = self._neighbour_mean(x.movedim(1, 0)).movedim(0, 1)                   # (B, J, T, C_in)
+            return self.lin_l(mean) + root
         # Official edge quirk: only (sample 0, frame 0) has neighbours; elsewhere the mean is 0 and
         # lin_l(0) is exactly its bias.
-        first = self.lin_l(self._neighbour_mean(x[0, 0])) + root[0, 0]                  # (J, out)
-        rest = root + self.lin_l.bias                                                    # (B, T, J, out)
-        flat = rest.flatten(0, 1)                                                        # (B*T, J, out)
-        flat = torch.cat([first.unsqueeze(0), flat[1:]], dim=0)
-        return flat.view_as(rest)
+        first = self.lin_l(self._neighbour_mean(x[0, :, 0])) + root[0, :, 0]            # (J, out)
+        out = root + self.lin_l.bias                                                     # (B, J, T, out)
+        out[0, :, 0] = first
+        return out
 
 
 class GraphStage(nn.Module):
@@ -88,10 +92,15 @@ class GraphStage(nn.Module):
 
     @staticmethod
     def run(x, layer1, layer2, final_relu):
-        """x (B, C, J, T) -> (B, C', J, T) through layer1 -> ReLU -> layer2 [-> ReLU]."""
-        nodes = x.permute(0, 3, 2, 1)                                                    # (B, T, J, C)
+        """x (B, C, J, T) -> (B, C', J, T) through layer1 -> ReLU -> layer2 [-> ReLU].
+
+        Both permutes are views: for a channels-last x (as `encdec.conv_layout` makes on CPU) the nodes
+        are contiguous and the result is channels-last again. The old (B, T, J, C) node order needed
+        a transposing copy of the 512-channel map at the decoder's output (0.045 s per copy for 16
+        windows; the Linear on the strided view ran at half speed)."""
+        nodes = x.permute(0, 2, 3, 1)                                                    # (B, J, T, C)
         nodes = torch.relu(layer1(nodes))
         nodes = layer2(nodes)
         if final_relu:
             nodes = torch.relu(nodes)
-        return nodes.permute(0, 3, 2, 1).contiguous()                                    # (B, C', J, T)
+        return nodes.permute(0, 3, 1, 2)                                                 # (B, C', J, T)

@@ -11,7 +11,7 @@ import pytest
 import bench
 from utils import benchmark_cases as cases
 
-FAST_CASES = ["vq_b8", "trans_mix_b8", "gen_b4", "eval"]  # one case of each code path
+FAST_CASES = ["vq_b8", "trans_mix_b8", "trans_mix_split", "gen_b4", "eval"]  # one case of each code path
 
 
 def _run(tmp_path, cases, *extra):

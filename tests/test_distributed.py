@@ -142,6 +142,20 @@ def test_transformer_two_ranks_equal_one_process_and_resume_in_one(data, tiny_vq
     assert_same_weights(straight.model.state_dict(), resumed.model.state_dict(), "resumed transformer weights")
 
 
+def test_transformer_length_split_two_ranks_equal_one_process(data, tiny_vq):
+    """--length_split under DDP: every part but the last backward runs without gradient sync, and the
+    result still equals one process with the same global batch (dropout on: the parts take the same
+    draws in both runs)."""
+    import train_transformer
+    torch.set_num_threads(1)
+    common = ["--data_root", data, "--checkpoints_dir", tiny_vq, *TRANS, "--length_split", "2"]
+    torchrun("train_transformer.py", *common, "--name", "split_two", "--max_iters", "2")
+    train_transformer.main(common + ["--name", "split_one", "--grad_accum", "2", "--max_iters", "2"])
+    a, b = _ckpt(tiny_vq, "split_one"), _ckpt(tiny_vq, "split_two")
+    assert a["total_it"] == b["total_it"] == 2
+    assert_same_weights(a["t2m_transformer"], b["t2m_transformer"], "transformer weights")
+
+
 def test_evaluator_two_ranks_equal_one_process_with_the_global_batch(data, tmp_path):
     import train_evaluator
     torch.set_num_threads(1)

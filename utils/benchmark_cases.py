@@ -8,13 +8,13 @@ import time
 import numpy as np
 import torch
 
-DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "trans_mix_bucketed", "gen_b1", "gen_b4",
-                 "eval"]
+DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "trans_mix_split", "trans_mix_bucketed",
+                 "gen_b1", "gen_b4", "eval"]
 ALL_CASES = DEFAULT_CASES + ["trans_b8_len300"]
 # the official code on 2 cores / 2 threads / torch 2.13 CPU: median s, GFLOP per run, peak MiB
 _OFFICIAL_TRANS = dict(s=29.0, peak_mib=18.7 * 1024)  # always 300 padded frames, whatever the lengths
 OFFICIAL = {"vq_b8": dict(s=4.2), "vq_b16": dict(s=10.4), "trans_b8_len120": _OFFICIAL_TRANS,
-            "trans_mix_b8": _OFFICIAL_TRANS, "trans_b8_len300": _OFFICIAL_TRANS, "gen_b1": dict(s=5.9, gflop=537.0),
+            "trans_mix_b8": _OFFICIAL_TRANS, "trans_mix_split": _OFFICIAL_TRANS, "trans_b8_len300": _OFFICIAL_TRANS, "gen_b1": dict(s=5.9, gflop=537.0),
             "trans_mix_bucketed": dict(_OFFICIAL_TRANS, s=8 * _OFFICIAL_TRANS["s"]),  # 8 steps of 300 padded frames
             "gen_b4": dict(s=18.1, gflop=2149.0)}
 
@@ -138,13 +138,13 @@ def transformer_batch(lengths, g, first=0, full=300):
     return names, [f"two people interact, sample {k}" for k in names], motions[0], motions[1], torch.tensor(lengths)
 
 
-def case_transformer(args, device, batches):
+def case_transformer(args, device, batches, length_split=1):
     """One run = one training step per batch of lengths in `batches`."""
     from models.mask_transformer.trainer import TrainStep, TransformerTrainer
     from options.trans_option import TrainT2MOptions
     vq = random_vq(args, device)
     model = random_transformer(args, device)
-    opt = TrainT2MOptions().parse(["--amp", args.amp])
+    opt = TrainT2MOptions().parse(["--amp", args.amp, "--length_split", str(length_split)])
     opt.model_dir = args.work  # nothing is saved
     trainer = TransformerTrainer(opt, model, vq, device)
     trainer._setup(iters_per_epoch=1000)
@@ -269,6 +269,8 @@ def make_case(name, args, device):
         return case_transformer(args, device, [[300] * 8])
     if name == "trans_mix_b8":
         return case_transformer(args, device, [length_mix(8)])
+    if name == "trans_mix_split":  # the same batch, run as 4 length-sorted parts (--length_split 4)
+        return case_transformer(args, device, [length_mix(8)], length_split=4)
     if name == "trans_mix_bucketed":  # what --length_buckets 8 makes of 64 clips with batch size 8
         lengths = sorted(length_mix(64))
         return case_transformer(args, device, [lengths[k:k + 8] for k in range(0, 64, 8)])

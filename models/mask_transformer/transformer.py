@@ -55,6 +55,28 @@ class MaskingDraws:
     rid: Optional[torch.Tensor] = None  # (B, L_full) bool, Bernoulli(0.1): random-id subset
     mid: Optional[torch.Tensor] = None  # (B, L_full) bool, Bernoulli(0.88): [MASK] subset
     rand_id: Optional[torch.Tensor] = None  # (B, L_full) uniform ids in [0, K)
+    person_b: Optional[torch.Tensor] = None  # (B, 2) bool, interaction mode: the masked person of each sample
+
+    def masked_persons(self, bsz, device):
+        """Interaction mode: (B, 2) bool, which person each sample masks. The official rule is by batch
+        half (the first half masks person B when mask_person_one, the second half the other one);
+        `subset` stores it per sample, so a part of a batch keeps its samples' choices."""
+        if self.person_b is not None:
+            return self.person_b.to(device)
+        half = bsz // 2
+        person_b = torch.zeros(bsz, 2, device=device, dtype=torch.bool)
+        first = 1 if self.mask_person_one else 0
+        person_b[:half, first] = True
+        person_b[half:, 1 - first] = True
+        return person_b
+
+    def subset(self, idx):
+        """The draws of samples `idx` (1-D index tensor) of this batch, usable as a batch of their own
+        with the same masking as inside the whole batch."""
+        pick = (lambda t: None if t is None else t[idx.to(t.device)])
+        person_b = self.masked_persons(self.rid.shape[0], self.rid.device) if self.interaction else None
+        return MaskingDraws(self.interaction, self.mask_person_one, pick(self.rand_time), pick(self.rand_noise),
+                            pick(self.rid), pick(self.mid), pick(self.rand_id), pick(person_b))
 
     @staticmethod
     def sample(bsz, steps_full, num_tokens, interaction_mask_prob, device, generator=None):
@@ -239,11 +261,7 @@ class MaskTransformer(nn.Module):
     def _select_mask(self, draws, bsz, steps, steps_full, length_full, device):
         """Random cosine masking, or interaction masking (one whole person) for the batch."""
         if draws.interaction:
-            half = bsz // 2
-            person_b = torch.zeros(bsz, 2, device=device, dtype=torch.bool)  # which person is masked
-            first = 1 if draws.mask_person_one else 0  # 1: first half masks person B
-            person_b[:half, first] = True
-            person_b[half:, 1 - first] = True
+            person_b = draws.masked_persons(bsz, device)  # (B, 2) which person is masked
             return person_b.repeat_interleave(NUM_ROWS * steps, dim=1)  # (B, 2n)
         ratio = torch.cos(draws.rand_time.to(device) * math.pi * 0.5)  # (B,)
         k = (length_full * ratio).round().clamp(min=1)
@@ -251,13 +269,34 @@ class MaskTransformer(nn.Module):
         full = order < k.unsqueeze(-1)
         return crop_layout(full, steps_full, steps)
 
-    def _step_unroll_inputs(self, logits, x_ids, labels, mask_mid, length_full):
-        """Second-pass inputs: the least confident [MASK] positions stay masked, the others take the
-        first-pass argmax and stop being supervised."""
+    def supervised_count(self, m_lens, steps_full, draws):
+        """Number of positions the first pass supervises over the batch (its cross-entropy is their
+        mean). It does not depend on how far the batch is cropped, so parts of a batch can be weighted
+        by it before they run."""
+        bsz, steps = m_lens.shape[0], int(m_lens.max())
+        pad = lengths_to_pad(m_lens, steps)
+        mask = self._select_mask(draws, bsz, steps, steps_full, 2 * NUM_ROWS * steps_full, pad.device) & ~pad
+        return int(mask.sum())
+
+    def unroll_supervised_count(self, state):
+        """Number of positions the step-unroll pass of `first_pass`'s state supervises: the first pass's,
+        less the [MASK] positions it retains (max(|mask_mid| - k_new, 0) per sample, whatever the logits)."""
+        mask_mid = state["mask_mid"]
+        retained = (mask_mid.sum(-1) - self._unroll_k_new(mask_mid, state["length_full"])).clamp(min=0)
+        return int(state["pass1"]["labels"].ne(self.mask_id).sum() - retained.sum())
+
+    @staticmethod
+    def _unroll_k_new(mask_mid, length_full):
+        """(B,) how many positions stay masked in the step-unroll pass."""
         p_prev = mask_mid.sum(dim=-1) / length_full  # (B,) pads count in the denominator
         t_prev = torch.acos(p_prev) / (math.pi * 0.5)
         t_new = (t_prev + 1 / (STEP_UNROLL_TOTAL_STEPS + 1)).clamp(max=1)
-        k_new = (torch.cos(t_new * math.pi * 0.5) * length_full).round().clamp(min=1)
+        return (torch.cos(t_new * math.pi * 0.5) * length_full).round().clamp(min=1)
+
+    def _step_unroll_inputs(self, logits, x_ids, labels, mask_mid, length_full):
+        """Second-pass inputs: the least confident [MASK] positions stay masked, the others take the
+        first-pass argmax and stop being supervised."""
+        k_new = self._unroll_k_new(mask_mid, length_full)
         scores, pred = F.softmax(logits, dim=1).max(dim=1)  # (B, 2n)
         scores = scores.masked_fill(~mask_mid, 1e5)
         ranks = scores.argsort(dim=-1).argsort(dim=-1)

@@ -1,0 +1,96 @@
+"""--length_split: a micro-batch run as length-sorted parts, each cropped to its own longest clip, must
+give the unsplit micro-batch's loss, accuracy and gradients (every dropout off, so every draw is shared),
+in both masking modes, with and without step unroll."""
+import argparse
+
+import pytest
+import torch
+
+from models.mask_transformer.trainer import TrainStep, TransformerTrainer
+from models.mask_transformer.transformer import MaskingDraws, MaskTransformer
+from models.vq.build import build_vq
+from tests.test_split_backward import TINY_VQ, FixedTower, _grads
+from tests.test_transformer_model import _randomise
+
+TINY_T = dict(num_tokens=32, code_dim=16, latent_dim=32, ff_size=64, n_layers=2, n_heads=2, clip_dim=32,
+              text_width=24, dropout=0.0, cond_drop_prob=0.0)
+LENGTHS = (64, 24, 48, 40, 12, 72)
+
+
+def _trainer(unroll, split):
+    torch.manual_seed(0)
+    vq = build_vq(TINY_VQ)
+    vq.quantizer.layers[0].codebook.normal_()
+    model = _randomise(MaskTransformer(**TINY_T, step_unroll=unroll), seed=1).set_text_tower(FixedTower())
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):  # including the text layers' fixed 0.1
+            m.p = 0.0
+        if isinstance(m, torch.nn.MultiheadAttention):  # and their attention-weight dropout
+            m.dropout = 0.0
+    opt = argparse.Namespace(grad_accum=1, amp="none", length_buckets=0, length_split=split, model_dir="unused")
+    return TransformerTrainer(opt, model.train(), vq, "cpu")
+
+
+def _batch():
+    g = torch.Generator().manual_seed(2)
+    bsz = len(LENGTHS)
+    m1, m2 = torch.randn(bsz, 80, 262, generator=g), torch.randn(bsz, 80, 262, generator=g)
+    return [str(i) for i in range(bsz)], [f"two people greet, take {i}" for i in range(bsz)], m1, m2, \
+        torch.tensor(LENGTHS)
+
+
+def _run(unroll, split, interaction):
+    trainer = _trainer(unroll, split)
+    steps_full = 20
+    g = torch.Generator().manual_seed(7)
+    draws = MaskingDraws.sample(len(LENGTHS), steps_full, 32, float(interaction), "cpu", generator=g)
+    assert draws.interaction == interaction
+    trainer.step_draws = lambda it, micro, bsz, sf: draws  # the same draws for both runs
+    loss, acc = trainer.micro_step(TrainStep(trainer.model), _batch(), position=(0, 0), scale=0.5)
+    return loss, acc, _grads(trainer.model)
+
+
+@pytest.mark.parametrize("unroll", [1.0, 0.0])
+@pytest.mark.parametrize("interaction", [0, 1])
+def test_split_equals_whole_batch(unroll, interaction):
+    torch.set_num_threads(1)
+    loss, acc, grads = _run(unroll, 1, interaction)
+    for split in (2, 3):
+        loss_s, acc_s, grads_s = _run(unroll, split, interaction)
+        assert torch.allclose(loss_s, loss, rtol=1e-5, atol=1e-6), (split, loss_s, loss)
+        assert abs(float(acc_s) - float(acc)) < 1e-5
+        assert grads_s.keys() == grads.keys() and "text_proj.weight" in grads
+        for name, g in grads.items():
+            assert torch.allclose(grads_s[name], g, rtol=1e-4, atol=1e-6), (split, name, (grads_s[name] - g).abs().max())
+
+
+def test_counts_match_the_passes():
+    """supervised_count / unroll_supervised_count predict what the passes supervise, on any part."""
+    trainer = _trainer(1.0, 1)
+    model = trainer.model
+    ids, texts, m_lens, steps_full, _ = trainer._inputs(_batch(), None)
+    draws = MaskingDraws.sample(len(LENGTHS), steps_full, 32, 0.0, "cpu", generator=torch.Generator().manual_seed(3))
+    idx = torch.tensor([4, 1, 3])
+    part = draws.subset(idx)
+    m_part = m_lens[idx]
+    from models.mask_transformer.transformer import crop_layout
+    ids_part = crop_layout(ids[idx], ids.shape[1] // 10, int(m_part.max()))
+    with torch.no_grad():
+        _, _, state = model.first_pass(ids_part, model.encode_text([texts[i] for i in idx]), m_part, steps_full, part)
+        model.second_pass(state, model.encode_text([texts[i] for i in idx]))
+    assert model.supervised_count(m_part, steps_full, part) == int(state["pass1"]["labels"].ne(model.mask_id).sum())
+    assert model.unroll_supervised_count(state) == int(state["pass2"]["labels"].ne(model.mask_id).sum())
+    assert 0 < model.unroll_supervised_count(state) < model.supervised_count(m_part, steps_full, part)
+
+
+def test_subset_keeps_each_samples_interaction_choice():
+    draws = MaskingDraws.sample(6, 5, 32, 1.0, "cpu", generator=torch.Generator().manual_seed(0))
+    full = draws.masked_persons(6, "cpu")
+    idx = torch.tensor([5, 0, 3])
+    assert torch.equal(draws.subset(idx).masked_persons(3, "cpu"), full[idx])
+    assert full[:3, 0].eq(full[0, 0]).all() and full[3:, 0].eq(~full[0, 0]).all()   # the official halves
+
+
+def test_length_split_must_be_positive():
+    with pytest.raises(ValueError, match="--length_split"):
+        _trainer(1.0, 0)

@@ -111,9 +111,29 @@ class TransformerSource:
     def __init__(self, generator, opt, ts, cs, topkr):
         self.g, self.opt, self.kw = generator, opt, dict(time_steps=ts, cond_scale=cs, topkr=topkr,
                                                          temperature=opt.temperature, gsample=opt.gumbel_sample)
+        self.length_split = int(getattr(opt, "gen_length_split", 1))
+        if self.length_split < 1:
+            raise ValueError(f"--gen_length_split must be >= 1 (1 = off), got {self.length_split}")
 
     @torch.no_grad()
     def __call__(self, texts, m1, m2, lengths):
+        """One generation chunk -> per-sample lists (motion1, motion2, lengths), in the chunk's order.
+        With --gen_length_split N the chunk runs as N parts of similar length, so a short clip is not
+        sampled at the chunk's longest length (each sample's draws then differ from the unsplit run's;
+        their distribution does not, as no sample's tokens depend on another's)."""
+        split = self.length_split
+        if split == 1 or len(texts) < 2:
+            return self._generate(texts, m1, m2, lengths)
+        lengths = torch.as_tensor(lengths)
+        g1, g2, n = [None] * len(texts), [None] * len(texts), [None] * len(texts)
+        for idx in torch.argsort(lengths, stable=True).tensor_split(split):
+            if len(idx):
+                p1, p2, pn = self._generate([texts[i] for i in idx], m1[idx], m2[idx], lengths[idx])
+                for j, i in enumerate(idx.tolist()):
+                    g1[i], g2[i], n[i] = p1[j], p2[j], pn[j]
+        return g1, g2, n
+
+    def _generate(self, texts, m1, m2, lengths):
         if self.opt.gen_react:  # official: the GT person 1 is paired with the generated person 2
             _, g2, n = self.g.react(list(texts), m1, lengths, **self.kw)
             g1 = m1
@@ -226,8 +246,8 @@ def header(opt, f, seed, model_files, n_items, log_name):
     keys = ("use_trans", "which_epoch", "gen_react", "batch_size", "replication_times", "diversity_times",
             "mm_num_samples", "mm_num_repeats", "mm_num_times", "time_steps", "cond_scales", "topkr",
             "temperature", "gumbel_sample", "temperature_on_logits", "react_half_steps", "gen_batch_size",
-            "recon_per_sample", "split")
-    log_line(f, "# protocol: " + " ".join(f"{k}={getattr(opt, k)}" for k in keys) + f" log={log_name}")
+            "gen_length_split", "recon_per_sample", "split")
+    log_line(f, "# protocol: " + " ".join(f"{k}={getattr(opt, k, None)}" for k in keys) + f" log={log_name}")
     log_line(f, f"# multimodality convention: {opt.multimodality_convention} "
                 f"({MULTIMODALITY_CONVENTIONS[opt.multimodality_convention]})")
 

@@ -34,6 +34,9 @@ class EvalT2MOptions(BaseOptions):
         # ours
         p.add_argument("--seed", type=int, default=None, help="(ours) default: the run's training seed")
         p.add_argument("--gen_batch_size", type=int, default=32, help="(ours) generation batch")
+        p.add_argument("--gen_length_split", type=int, default=1,
+                       help="(ours) 1 = off. N > 1: each generation batch runs as N parts of similar length (less "
+                            "padding, faster; other random draws per sample than with 1, the same distribution)")
         p.add_argument("--multimodality_convention", type=str, default="intermask",
                        choices=["intermask", "intergen"],
                        help="intermask = official (x6, /2: 3x InterGen's formula); intergen = InterGen's")

@@ -123,10 +123,11 @@ def test_transformer_generation_and_reaction(setup):
     assert "# seed: 11" in text  # the run's training seed by default
     vq = os.path.join(setup["ckpt"], "interhuman", "vq_tiny", "model", "best_fid.tar")
     assert f"# model file: {vq} sha256" in text
-    res = _run(setup, *common[:-2], "0.9", "--gen_react", "--replication_times", "1")
+    res = _run(setup, *common[:-2], "0.9", "--gen_react", "--replication_times", "1", "--gen_length_split", "2")
     assert list(res) == ["react_evaluation_best_fid_ts4_cs2.0_topkr0.9.log"]
     text = open(os.path.join(run, "eval", "react_evaluation_best_fid_ts4_cs2.0_topkr0.9.log")).read()
     _check_official_layout(text, ["ground truth", "best_fid.tar"], 1, with_mm=True)
+    assert "gen_length_split=2" in text
 
 
 def test_cond_scale_zero_without_multimodality(setup):

@@ -111,7 +111,7 @@ class TransformerSource:
     def __init__(self, generator, opt, ts, cs, topkr):
         self.g, self.opt, self.kw = generator, opt, dict(time_steps=ts, cond_scale=cs, topkr=topkr,
                                                          temperature=opt.temperature, gsample=opt.gumbel_sample)
-        self.length_split = int(getattr(opt, "gen_length_split", 1))
+        self.length_split = int(opt.gen_length_split)
         if self.length_split < 1:
             raise ValueError(f"--gen_length_split must be >= 1 (1 = off), got {self.length_split}")
 
@@ -247,7 +247,7 @@ def header(opt, f, seed, model_files, n_items, log_name):
             "mm_num_samples", "mm_num_repeats", "mm_num_times", "time_steps", "cond_scales", "topkr",
             "temperature", "gumbel_sample", "temperature_on_logits", "react_half_steps", "gen_batch_size",
             "gen_length_split", "recon_per_sample", "split")
-    log_line(f, "# protocol: " + " ".join(f"{k}={getattr(opt, k, None)}" for k in keys) + f" log={log_name}")
+    log_line(f, "# protocol: " + " ".join(f"{k}={getattr(opt, k)}" for k in keys) + f" log={log_name}")
     log_line(f, f"# multimodality convention: {opt.multimodality_convention} "
                 f"({MULTIMODALITY_CONVENTIONS[opt.multimodality_convention]})")
 

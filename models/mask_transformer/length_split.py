@@ -33,31 +33,30 @@ def split_micro_step(trainer, net, ids, texts, m_lens, steps_full, draws, scale,
     ce1 = acc1 = 0.0
     states = []
     for k, idx in enumerate(parts):
-        m_part = m_lens[idx.to(m_lens.device)]
+        m_part, part = m_lens[idx.to(m_lens.device)], draws.subset(idx)
         ids_part = crop_layout(ids[idx.to(ids.device)], steps, int(m_part.max()))  # (b, 10 * its steps)
+        texts_part = [texts[i] for i in idx]
         last = k == len(parts) - 1 and not unroll
         with no_sync(net, not (last and sync)), trainer._autocast():
             if unroll:
-                ce, acc, state = net("first", ids_part, [texts[i] for i in idx], m_part, steps_full,
-                                     draws.subset(idx))
+                ce, acc, state = net("first", ids_part, texts_part, m_part, steps_full, part)
                 states.append(state)
             else:
-                ce, acc = net("both", ids_part, [texts[i] for i in idx], m_part, steps_full, draws.subset(idx))
-        n = float(states[-1]["pass1"]["labels"].ne(model.mask_id).sum()) if unroll else \
-            float(model.supervised_count(m_part, steps_full, draws.subset(idx)))
-        (ce.float() * (scale * n / n1_total)).backward()
-        ce1, acc1 = ce1 + ce.float().detach() * n / n1_total, acc1 + acc * n / n1_total
+                ce, acc = net("both", ids_part, texts_part, m_part, steps_full, part)
+        w = model.supervised_count(m_part, steps_full, part) / n1_total
+        (ce.float() * (scale * w)).backward()
+        ce1, acc1 = ce1 + ce.float().detach() * w, acc1 + acc * w
     if not unroll:
         return ce1, acc1
-    n2_total = sum(model.unroll_supervised_count(st) for st in states)
+    counts = [model.unroll_supervised_count(st) for st in states]
+    n2_total = max(sum(counts), 1)
     ce2 = acc2 = 0.0
-    for k, state in enumerate(states):
-        n = model.unroll_supervised_count(state)
+    for k, (state, n) in enumerate(zip(states, counts)):
+        w = n / n2_total
         with no_sync(net, not (k == len(states) - 1 and sync)):
             with trainer._autocast():
                 ce, acc = net("second", state=state)
-            text_grad = state["text_leaf"].grad  # d(scale * n / n1_total * ce1 of the part) / d text feature
-            (ce.float() * (unroll * scale * n / max(n2_total, 1))
-             + (state["text_feat"].float() * text_grad.float()).sum()).backward()
-        ce2, acc2 = ce2 + ce.float().detach() * n / max(n2_total, 1), acc2 + acc * n / max(n2_total, 1)
+            text_grad = state["text_leaf"].grad  # d(scale * w1 * ce1 of the part) / d text feature
+            (ce.float() * (unroll * scale * w) + (state["text_feat"].float() * text_grad.float()).sum()).backward()
+        ce2, acc2 = ce2 + ce.float().detach() * w, acc2 + acc * w
     return ce1 + unroll * ce2, (acc1 + unroll * acc2) / 2

@@ -16,11 +16,12 @@ the default sizes and random weights, so nothing is downloaded or read from chec
   trans_b8_len120    transformer training step (models/mask_transformer/trainer.py) on 8 interactions
                      of 120 frames stored padded to 300 frames, as the dataset returns them.
   trans_mix_b8       the same on 8 lengths drawn uniformly from 30..300 frames (fixed seed), close to
-                     InterHuman's clip lengths. The frozen CLIP text tower (random weights) and the VQ
-                     token ids are cached by the trainer after the warm-up, so neither is timed.
-  trans_mix_split    trans_mix_b8's batch with train_transformer.py --length_split 4: the same step (same
-                     samples, draws and loss) run as 4 parts of length-sorted clips, each cropped to its own
-                     longest clip.
+                     InterHuman's clip lengths, run as one batch (--length_split 1). The frozen CLIP text
+                     tower (random weights) and the VQ token ids are cached by the trainer after the
+                     warm-up, so neither is timed.
+  trans_mix_split    trans_mix_b8's batch as the trainer runs it by default (--length_split auto): the same
+                     step (same samples, draws and loss) run as parts of length-sorted clips, each cropped
+                     to its own longest clip. Every other transformer case also runs with the default.
   trans_mix_bucketed the same length mix with length-bucketed batches (train_transformer.py
                      --length_buckets): 64 lengths drawn from 30..300 (fixed seed, the first 8 are
                      trans_mix_b8's), sorted and cut into 8 batches of 8; one run = one training step

@@ -3,6 +3,16 @@ from options.base_option import BaseOptions
 from options.common import str2bool
 
 
+def _length_split(value):
+    """argparse type of --length_split: "auto" or an integer >= 1 (clean usage error otherwise)."""
+    import argparse
+    from models.mask_transformer.length_split import parse_length_split
+    try:
+        return parse_length_split(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 class TrainT2MOptions(BaseOptions):
     """Train the Inter-M masked transformer"""
 
@@ -46,9 +56,10 @@ class TrainT2MOptions(BaseOptions):
                             "costs less (the network runs up to each batch's longest clip). Trade-off: batches "
                             "are less random, and as the loss is a token mean per batch, short clips weigh more "
                             "than in mixed batches; larger N = tighter buckets. Keep it when resuming mid-epoch")
-        p.add_argument("--length_split", type=int, default=1,
-                       help="(ours) 1 = off. N > 1: each micro-batch runs as N parts of clips sorted by length, each "
-                            "cropped to its own longest clip, with the loss weighted as one batch: the same batches "
-                            "and gradients (up to float order and the order of dropout draws), less padding. 4 for "
-                            "8-52 clips of InterHuman-like lengths")
+        p.add_argument("--length_split", type=_length_split, default="auto",
+                       help="(ours) how each micro-batch runs: as parts of clips sorted by length, each cropped to "
+                            "its own longest clip, with the loss weighted as one batch: the same batches and "
+                            "gradients (up to float order and the order of dropout draws), less padding. auto "
+                            "(default) = cut where a cost model says it saves work (a batch of equal lengths "
+                            "stays whole; on CUDA never split); N = N parts of equal count; 1 = off")
         self.is_train = True

@@ -56,6 +56,17 @@ def test_tiny_run_has_every_case(tmp_path, capsys):
     table = capsys.readouterr().out
     for case in FAST_CASES:
         assert any(line.startswith(case + " ") for line in table.splitlines())
+    # the split case runs the batch as the trainer's default --length_split auto cuts it for this model
+    # (a tiny model pays more per part than it saves: one part, the unsplit step's FLOPs)
+    from models.mask_transformer.length_split import part_overhead, plan_parts
+    import torch
+    tiny = cases.TINY_TRANS
+    expected = len(plan_parts(torch.tensor(cases.length_mix(8)) // 4, "auto",
+                              part_overhead(tiny["latent_dim"], tiny["ff_size"])))
+    mix, split = res["cases"]["trans_mix_b8"], res["cases"]["trans_mix_split"]
+    assert mix["description"].endswith("run as 1 part(s)")
+    assert split["description"].endswith(f"run as {expected} part(s)")
+    assert (split["flop"] == mix["flop"]) == (expected == 1)
 
 
 @pytest.mark.slow
@@ -180,7 +191,7 @@ def test_bucketed_case_uses_the_length_mix_sorted_into_batches(monkeypatch):
     mix = cases.length_mix(64)
     assert mix[:8] == cases.length_mix(8) and min(mix) >= 30 and max(mix) <= 300
     calls = []
-    monkeypatch.setattr(cases, "case_transformer", lambda args, device, batches: calls.append(batches))
+    monkeypatch.setattr(cases, "case_transformer", lambda args, device, batches, **kw: calls.append(batches))
     cases.make_case("trans_mix_bucketed", None, None)
     cases.make_case("trans_mix_b8", None, None)
     bucketed, plain = calls

@@ -2,10 +2,13 @@
 give the unsplit micro-batch's loss, accuracy and gradients (every dropout off, so every draw is shared),
 in both masking modes, with and without step unroll."""
 import argparse
+import itertools
 
 import pytest
 import torch
 
+from models.mask_transformer import length_split
+from models.mask_transformer.length_split import parse_length_split, part_cost, part_overhead, plan_parts
 from models.mask_transformer.trainer import TrainStep, TransformerTrainer
 from models.mask_transformer.transformer import MaskingDraws, MaskTransformer
 from models.vq.build import build_vq
@@ -52,10 +55,13 @@ def _run(unroll, split, interaction):
 
 @pytest.mark.parametrize("unroll", [1.0, 0.0])
 @pytest.mark.parametrize("interaction", [0, 1])
-def test_split_equals_whole_batch(unroll, interaction):
+def test_split_equals_whole_batch(unroll, interaction, monkeypatch):
     torch.set_num_threads(1)
     loss, acc, grads = _run(unroll, 1, interaction)
-    for split in (2, 3):
+    # a part's fixed cost as for the default model, so that auto does split this tiny model's batch
+    monkeypatch.setattr(length_split, "AUTO_OVERHEAD_MACS", part_overhead(384, 1024) * (16 * 32 ** 2 + 4 * 32 * 64))
+    assert len(_trainer(unroll, "auto")._parts(torch.tensor(LENGTHS) // 4)) > 1
+    for split in (2, 3, "auto"):
         loss_s, acc_s, grads_s = _run(unroll, split, interaction)
         assert torch.allclose(loss_s, loss, rtol=1e-5, atol=1e-6), (split, loss_s, loss)
         assert abs(float(acc_s) - float(acc)) < 1e-5
@@ -94,3 +100,69 @@ def test_subset_keeps_each_samples_interaction_choice():
 def test_length_split_must_be_positive():
     with pytest.raises(ValueError, match="--length_split"):
         _trainer(1.0, 0)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "2.5", "four", ""])
+def test_parse_length_split_rejects(bad):
+    with pytest.raises(ValueError, match="--length_split"):
+        parse_length_split(bad)
+
+
+def test_option_default_is_auto_and_usage_error():
+    from options.trans_option import TrainT2MOptions
+    assert TrainT2MOptions().parse([]).length_split == "auto"
+    assert TrainT2MOptions().parse(["--length_split", "4"]).length_split == 4
+    assert parse_length_split("AUTO") == "auto" and parse_length_split(1) == 1
+    with pytest.raises(SystemExit):
+        TrainT2MOptions().parse(["--length_split", "0"])
+
+
+OVERHEAD = part_overhead(384, 1024)
+
+
+def _brute_force_cost(steps):
+    """Lowest summed part_cost over every way of cutting the sorted lengths into contiguous parts."""
+    s = sorted(steps)
+    best = float("inf")
+    for k in range(len(s)):
+        for cuts in itertools.combinations(range(1, len(s)), k):
+            bounds = (0,) + cuts + (len(s),)
+            best = min(best, sum(part_cost(b - a, s[b - 1], OVERHEAD) for a, b in zip(bounds, bounds[1:])))
+    return best
+
+
+def test_auto_plan_is_the_cheapest_cut_of_the_sorted_batch():
+    g = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        steps = torch.randint(2, 76, (int(torch.randint(1, 9, (1,), generator=g)),), generator=g)
+        parts = plan_parts(steps, "auto")
+        flat = torch.cat(parts)
+        assert sorted(flat.tolist()) == list(range(len(steps)))                     # every clip once
+        got = [steps[p] for p in parts]
+        assert all(a.max() <= b.min() for a, b in zip(got, got[1:]))              # parts in length order
+        cost = sum(part_cost(len(p), int(p.max()), OVERHEAD) for p in got)
+        assert cost == pytest.approx(_brute_force_cost(steps.tolist())), steps
+
+
+def test_auto_keeps_equal_lengths_whole_and_cuts_a_wide_mix():
+    assert len(plan_parts(torch.full((8,), 30), "auto")) == 1
+    parts = plan_parts(torch.tensor([65, 50, 42, 25, 28, 10, 12, 8]), "auto")
+    assert 3 <= len(parts) <= 8
+    assert [len(p) for p in plan_parts(torch.arange(10), 4)] == [3, 3, 2, 2]        # N: equal counts
+    # a smaller model pays relatively more per part, so it cuts less
+    assert part_overhead(128, 256) > 5 * part_overhead(384, 1024)
+    close = torch.tensor([23, 24, 25, 26, 27, 28, 29, 30])
+    assert len(plan_parts(close, "auto", part_overhead(128, 256))) < len(plan_parts(close, "auto"))
+
+
+def test_trainer_parts_off_and_on_cuda(monkeypatch):
+    lengths = torch.tensor([3, 18, 6, 16])
+    assert _trainer(1.0, 1)._parts(lengths) == [None]
+    trainer = _trainer(1.0, "auto")
+    assert len(trainer._parts(lengths)) == 1          # this tiny model pays more per part than it saves
+    monkeypatch.setattr(length_split, "AUTO_OVERHEAD_MACS", 1e5)
+    assert len(trainer._parts(lengths)) > 1
+    assert trainer._parts(lengths[:1]) == [None]
+    trainer.device = torch.device("cuda")                  # auto never splits on CUDA (unmeasured there)
+    assert trainer._parts(lengths) == [None]
+    assert len(_trainer(1.0, 2)._parts(lengths)) == 2

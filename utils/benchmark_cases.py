@@ -138,8 +138,9 @@ def transformer_batch(lengths, g, first=0, full=300):
     return names, [f"two people interact, sample {k}" for k in names], motions[0], motions[1], torch.tensor(lengths)
 
 
-def case_transformer(args, device, batches, length_split=1):
-    """One run = one training step per batch of lengths in `batches`."""
+def case_transformer(args, device, batches, length_split="auto"):
+    """One run = one training step per batch of lengths in `batches` (--length_split as given; the
+    trainer's default auto keeps a batch of equal lengths whole)."""
     from models.mask_transformer.trainer import TrainStep, TransformerTrainer
     from options.trans_option import TrainT2MOptions
     vq = random_vq(args, device)
@@ -162,10 +163,12 @@ def case_transformer(args, device, batches, length_split=1):
             trainer.micro_step(step, batch)
             trainer.optimizer.step()
             trainer.scheduler.step()
+    parts = [len(trainer._parts(torch.tensor(b) // 4)) for b in batches]  # what --length_split makes of each
     if len(batches) == 1:
-        return run, first, f"lengths {list(batches[0])} (padded to 300)"
+        return run, first, f"lengths {list(batches[0])} (padded to 300), run as {parts[0]} part(s)"
     return run, first, f"{len(batches)} steps on length-sorted batches " + \
-        " ".join(f"{min(b)}-{max(b)}" for b in batches) + f" (padded to 300); per-sample = per sample over all {first}"
+        " ".join(f"{min(b)}-{max(b)}" for b in batches) + f" (padded to 300), run as {parts} part(s); " \
+        f"per-sample = per sample over all {first}"
 
 
 def case_generate(args, device, bsz, frames=90):
@@ -267,10 +270,10 @@ def make_case(name, args, device):
         return case_transformer(args, device, [[120] * 8])
     if name == "trans_b8_len300":
         return case_transformer(args, device, [[300] * 8])
-    if name == "trans_mix_b8":
+    if name == "trans_mix_b8":  # as one batch (--length_split 1)
+        return case_transformer(args, device, [length_mix(8)], length_split=1)
+    if name == "trans_mix_split":  # the same batch as length-sorted parts (the default --length_split auto)
         return case_transformer(args, device, [length_mix(8)])
-    if name == "trans_mix_split":  # the same batch, run as 4 length-sorted parts (--length_split 4)
-        return case_transformer(args, device, [length_mix(8)], length_split=4)
     if name == "trans_mix_bucketed":  # what --length_buckets 8 makes of 64 clips with batch size 8
         lengths = sorted(length_mix(64))
         return case_transformer(args, device, [lengths[k:k + 8] for k in range(0, 64, 8)])

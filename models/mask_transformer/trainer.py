@@ -23,9 +23,10 @@ Ours, deliberately:
 - anomaly detection only with --detect_anomaly (the official code leaves it on);
 - with step unroll, the first pass is back-propagated before the second pass runs (micro_step), so
   only one pass's graph is alive at a time: about half the peak memory, the same gradients;
-- `--length_split N` (default 1, off): each micro-batch runs as N parts of length-sorted clips, each cropped
-  to its own longest clip; parts are weighted by their share of the supervised tokens, so the loss and
-  gradients are the whole batch's (dropout draws come in another order), with less padding;
+- `--length_split auto|N` (default auto): each micro-batch runs as parts of length-sorted clips, each
+  cropped to its own longest clip (auto: cut where a cost model says it saves work; N: N equal parts;
+  1: off); parts are weighted by their share of the supervised tokens, so the loss and gradients are the
+  whole batch's (dropout draws come in another order), with less padding (length_split.py);
 - `--length_buckets N` (default 0, off): global batches of clips of similar length (GlobalBatchSampler's
   length bucketing), so less padding per batch; only the batch composition changes;
 - exact resume (weights, optimiser, scheduler, position in the epoch), validation and evaluation
@@ -51,7 +52,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.mask_transformer.build import checkpoint_state
-from models.mask_transformer.length_split import split_micro_step
+from models.mask_transformer.length_split import (parse_length_split, part_overhead, plan_parts,
+                                                      split_micro_step)
 from models.mask_transformer.token_cache import TokenCache
 from models.mask_transformer.transformer import MaskingDraws, crop_layout
 from models.vq.trainer import preserved_rng, progress_line, resume_position, say
@@ -128,9 +130,7 @@ class TransformerTrainer:
             raise ValueError("--amp fp16 is not supported for transformer training (use bf16 or none)")
         self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
         split = getattr(opt, "length_split", None)
-        self.length_split = 1 if split is None else int(split)
-        if self.length_split < 1:
-            raise ValueError(f"--length_split must be >= 1 (1 = off), got {self.length_split}")
+        self.length_split = 1 if split is None else parse_length_split(split)
         self.length_buckets = int(getattr(opt, "length_buckets", 0) or 0)
         if self.length_buckets < 0:
             raise ValueError(f"--length_buckets must be >= 0 (0 = off), got {self.length_buckets}")
@@ -228,8 +228,9 @@ class TransformerTrainer:
         backward's up to float summation order: the second pass depends on the first only through its
         detached logits, and backward draws no random numbers, so every draw is the same."""
         ids, texts, m_lens, steps_full, draws = self._inputs(batch, position)
-        if self.length_split > 1 and ids.shape[0] > 1:
-            return split_micro_step(self, net, ids, texts, m_lens, steps_full, draws, scale, sync)
+        parts = self._parts(m_lens)
+        if len(parts) > 1:
+            return split_micro_step(self, net, ids, texts, m_lens, steps_full, draws, scale, sync, parts)
         unroll = float(self.model.step_unroll or 0.0)
         if not unroll:
             with no_sync(net, not sync), self._autocast():
@@ -246,6 +247,13 @@ class TransformerTrainer:
             text_grad = state["text_leaf"].grad  # d(scale * ce1) / d text feature
             (ce2.float() * (unroll * scale) + (state["text_feat"].float() * text_grad.float()).sum()).backward()
         return (ce1 + unroll * ce2).float().detach(), (acc1 + unroll * acc2) / 2
+
+    def _parts(self, m_lens):
+        """How this micro-batch runs (--length_split): index tensors of its parts; one part = unsplit."""
+        split = self.length_split
+        if split == 1 or len(m_lens) < 2 or (split == "auto" and self.device.type == "cuda"):
+            return [None]
+        return plan_parts(m_lens, split, part_overhead(self.model.latent_dim, self.model.ff_size))
 
     def _log(self, prefix, values, step):
         if self.writer is not None:

@@ -110,7 +110,7 @@ class MaskTransformer(nn.Module):
                  cross_kv_pre_st=True, interaction_mask_prob=0.2, step_unroll=1.0, text_heads=8, text_ff_size=2048,
                  text_layers=2):
         super().__init__()
-        self.num_tokens, self.latent_dim, self.clip_dim = num_tokens, latent_dim, clip_dim
+        self.num_tokens, self.latent_dim, self.clip_dim, self.ff_size = num_tokens, latent_dim, clip_dim, ff_size
         self.mask_id, self.pad_id, self.sep_id = num_tokens, num_tokens + 1, num_tokens + 2
         self.cond_drop_prob = cond_drop_prob
         self.interaction_mask_prob = interaction_mask_prob

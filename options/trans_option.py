@@ -61,5 +61,5 @@ class TrainT2MOptions(BaseOptions):
                             "its own longest clip, with the loss weighted as one batch: the same batches and "
                             "gradients (up to float order and the order of dropout draws), less padding. auto "
                             "(default) = cut where a cost model says it saves work (a batch of equal lengths "
-                            "stays whole; on CUDA never split); N = N parts of equal count; 1 = off")
+                            "stays whole; only on CPU, where it was measured); N = N parts of equal count; 1 = off")
         self.is_train = True

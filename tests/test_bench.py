@@ -7,8 +7,10 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import bench
+from models.mask_transformer.length_split import part_overhead, plan_parts
 from utils import benchmark_cases as cases
 
 FAST_CASES = ["vq_b8", "trans_mix_b8", "trans_mix_split", "gen_b4", "eval"]  # one case of each code path
@@ -58,8 +60,6 @@ def test_tiny_run_has_every_case(tmp_path, capsys):
         assert any(line.startswith(case + " ") for line in table.splitlines())
     # the split case runs the batch as the trainer's default --length_split auto cuts it for this model
     # (a tiny model pays more per part than it saves: one part, the unsplit step's FLOPs)
-    from models.mask_transformer.length_split import part_overhead, plan_parts
-    import torch
     tiny = cases.TINY_TRANS
     expected = len(plan_parts(torch.tensor(cases.length_mix(8)) // 4, "auto",
                               part_overhead(tiny["latent_dim"], tiny["ff_size"])))

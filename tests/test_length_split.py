@@ -155,7 +155,7 @@ def test_auto_keeps_equal_lengths_whole_and_cuts_a_wide_mix():
     assert len(plan_parts(close, "auto", part_overhead(128, 256))) < len(plan_parts(close, "auto"))
 
 
-def test_trainer_parts_off_and_on_cuda(monkeypatch):
+def test_trainer_parts_off_and_off_the_cpu(monkeypatch):
     lengths = torch.tensor([3, 18, 6, 16])
     assert _trainer(1.0, 1)._parts(lengths) == [None]
     trainer = _trainer(1.0, "auto")
@@ -163,6 +163,7 @@ def test_trainer_parts_off_and_on_cuda(monkeypatch):
     monkeypatch.setattr(length_split, "AUTO_OVERHEAD_MACS", 1e5)
     assert len(trainer._parts(lengths)) > 1
     assert trainer._parts(lengths[:1]) == [None]
-    trainer.device = torch.device("cuda")                  # auto never splits on CUDA (unmeasured there)
-    assert trainer._parts(lengths) == [None]
+    for device in ("cuda", "mps"):                       # auto splits only on CPU, where it was measured
+        trainer.device = torch.device(device)
+        assert trainer._parts(lengths) == [None]
     assert len(_trainer(1.0, 2)._parts(lengths)) == 2

@@ -25,8 +25,8 @@ of two); but the demo's trainer (D 128, F 256, length-bucketed batches of 32) ra
 its batches cut in two (26 s against 24 s, two runs each) than whole, so the constant is set 4x that fit:
 24 sample-steps for the default model (its 8-clip length mix still runs as 4 parts), 244 for the demo's
 (its bucketed batches stay whole). A batch of equal lengths stays whole (one part: exactly the unsplit
-step, same random draws). On CUDA, where small parts leave the device idle and nothing was measured here,
-`auto` keeps every micro-batch whole; pass N to split there.
+step, same random draws). Off the CPU (CUDA and others), where small parts leave the device idle and
+nothing was measured here, `auto` keeps every micro-batch whole; pass N to split there.
 """
 import math
 

@@ -251,7 +251,7 @@ class TransformerTrainer:
     def _parts(self, m_lens):
         """How this micro-batch runs (--length_split): index tensors of its parts; one part = unsplit."""
         split = self.length_split
-        if split == 1 or len(m_lens) < 2 or (split == "auto" and self.device.type == "cuda"):
+        if split == 1 or len(m_lens) < 2 or (split == "auto" and self.device.type != "cpu"):
             return [None]
         return plan_parts(m_lens, split, part_overhead(self.model.latent_dim, self.model.ff_size))
 

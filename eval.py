@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import default_collate
 
 from models.evaluator.build import default_evaluator_dir, evaluator_file_list, sha256_file
+from models.mask_transformer.length_split import plan_parts
 from options.common import resolve_device, resolve_paths
 from options.eval_option import EvalT2MOptions
 from options.opt_io import load_options
@@ -126,11 +127,10 @@ class TransformerSource:
             return self._generate(texts, m1, m2, lengths)
         lengths = torch.as_tensor(lengths)
         g1, g2, n = [None] * len(texts), [None] * len(texts), [None] * len(texts)
-        for idx in torch.argsort(lengths, stable=True).tensor_split(split):
-            if len(idx):
-                p1, p2, pn = self._generate([texts[i] for i in idx], m1[idx], m2[idx], lengths[idx])
-                for j, i in enumerate(idx.tolist()):
-                    g1[i], g2[i], n[i] = p1[j], p2[j], pn[j]
+        for idx in plan_parts(lengths, split):  # N parts of the length-sorted chunk, as training's --length_split N
+            p1, p2, pn = self._generate([texts[i] for i in idx], m1[idx], m2[idx], lengths[idx])
+            for j, i in enumerate(idx.tolist()):
+                g1[i], g2[i], n[i] = p1[j], p2[j], pn[j]
         return g1, g2, n
 
     def _generate(self, texts, m1, m2, lengths):

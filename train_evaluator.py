@@ -33,7 +33,7 @@ from tqdm import tqdm
 from models.evaluator.build import save_interclip
 from models.evaluator.interclip import InterCLIP, count_parameters, evaluator_config
 from models.evaluator.wrappers import InterCLIPWrapper
-from options.common import resolve_device, resolve_paths
+from options.common import resolve_paths
 from options.evaluator_option import EvaluatorTrainOptions
 from options.opt_io import save_options
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, barrier, distributed_run, get_dist,

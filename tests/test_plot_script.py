@@ -146,6 +146,9 @@ def test_preprocess_plot_motion_files_and_raw_video(tmp_path):
     # the plain video shows the raw (smoothed) joints; the official in-place bug showed the ik ones
     np.testing.assert_array_equal(rec.calls[0][1][0], kp0[..., :3])
     np.testing.assert_array_equal(rec.calls[1][1][0], ik0[..., :3])
+    assert out["npy"] == [str(tmp_path / "npy" / n) for n in ("base_0.npy", "ik_base_0.npy", "base_1.npy", "ik_base_1.npy")]
+    assert out["video"] == [str(tmp_path / "mp4" / n) for n in ("base.mp4", "ik_base.mp4")]
+    np.testing.assert_array_equal(out["ik_keypoints"][0], ik0)
     out2 = preprocess_plot_motion(motions, "cap", str(tmp_path / "v2"), str(tmp_path / "n2"), "b",
                                   foot_ik=False, fmt="none", renderer=rec)
     assert out2["video"] == [] and len(rec.calls) == 2

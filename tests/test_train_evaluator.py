@@ -38,7 +38,7 @@ def test_trained_evaluator_separates_pairs(tmp_path):
     import train_evaluator
     torch.set_num_threads(1)
     data = str(tmp_path / "toy")
-    parts = write_toy_interhuman(data, n_clips=200, seed=4, min_len=30, max_len=70, splits=(0.7, 0.1, 0.2))
+    write_toy_interhuman(data, n_clips=200, seed=4, min_len=30, max_len=70, splits=(0.7, 0.1, 0.2))
     run = train_evaluator.main(["--name", "ev", "--checkpoints_dir", str(tmp_path / "ck"), "--data_root", data,
                                 "--batch_size", "32", "--max_epoch", "20", "--lr", "1e-3", "--warmup_iters", "10",
                                 "--eval_batch_size", "20", "--device", "cpu", "--seed", "1"] + ARCH)

@@ -39,7 +39,7 @@ def test_lr_schedule_matches_official(tmp_path):
     tr = _run(_opt(tmp_path, "sched"))
     lr, w = 2e-4, 3
     # 9 iterations; milestones int(0.7*9)=6, int(0.85*9)=7, reached at iteration milestone + W - 1
-    expected = [lr * 2 / 4, lr * 3 / 4] + [lr * 3 / 4] * 6 + [lr * 3 / 4 * 0.1]
+    expected = [lr * 2 / (w + 1), lr * 3 / (w + 1)] + [lr * 3 / (w + 1)] * 6 + [lr * 3 / (w + 1) * 0.1]
     assert np.allclose(tr.lr_history, expected, rtol=1e-12)
     ck = load_checkpoint(f"{tr.opt.model_dir}/latest.tar")
     assert {"vq_model", "opt_vq_model", "scheduler", "ep", "total_it"} <= set(ck)

@@ -256,7 +256,7 @@ def write_bvh(path, people, fps=FPS, scale=1.0, parents=PARENTS, names=JOINT_NAM
     100 = centimetres."""
     T = min(len(p["root_pos"]) for p in people)
     J = len(parents)
-    all_par, all_names, blocks, lines = [], [], [], ["HIERARCHY"]
+    blocks, lines = [], ["HIERARCHY"]
     for k, person in enumerate(people):
         pre = f"person{k + 1}_" if len(people) > 1 else ""
         off = np.asarray(person["offsets"], dtype=np.float64)

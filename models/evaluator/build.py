@@ -8,8 +8,6 @@ Inter-X: `<hhi_dir>/Comp_v6_KLD01/opt.txt` (unit_length) and `<hhi_dir>/text_mot
 import hashlib
 import os
 
-import torch
-
 from models.evaluator.interclip import InterCLIP, evaluator_config, strip_prefix
 from models.evaluator.interx_matching import InterXMatchingModel
 from models.evaluator.wrappers import InterCLIPWrapper, InterXWrapper

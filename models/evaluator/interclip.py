@@ -22,7 +22,6 @@ import os
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 CLIP_VOCAB = 49408
 CLIP_CONTEXT = 77

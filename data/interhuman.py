@@ -20,6 +20,7 @@ from data.validate import (ClipProblem, ClipReport, interhuman_paths, load_inter
 from options.common import resolve_paths
 
 SPLITS = ("train", "val", "test")
+OUTPUT_SWAP_MODES = ("official", "off")   # --output_swap: the two people in random order, or reference first
 
 
 def _check_split(split):
@@ -97,6 +98,9 @@ class InterHumanDataset(data.Dataset):
         self.text_mirror = getattr(opt, "text_mirror", "fixed") or "fixed"
         if self.text_mirror not in TEXT_MIRROR_MODES:
             raise ValueError(f"text_mirror must be one of {TEXT_MIRROR_MODES}, got {self.text_mirror!r}")
+        self.output_swap = getattr(opt, "output_swap", "official") or "official"
+        if self.output_swap not in OUTPUT_SWAP_MODES:
+            raise ValueError(f"output_swap must be one of {OUTPUT_SWAP_MODES}, got {self.output_swap!r}")
         self.normalizer = _normalizer(opt)
         self.data_list, self.clips = [], []     # clips[k]: (raw1, raw2) (T, 192), or their paths
         report = ClipReport(f"InterHumanDataset({mode})")
@@ -158,7 +162,7 @@ class InterHumanDataset(data.Dataset):
     def make_item(self, index, text_index, crop_start, u1, u2):
         """The item with its random draws given: caption `texts[text_index]`; `crop_start` (used
         only when T > 300: frames [s, s+300)); persons swapped before processing iff u1 > 0.5 and
-        outputs swapped iff u2 > 0.5. Returns (name, text, motion1 (300, 262) float32,
+        outputs swapped iff u2 > 0.5 (never with `--output_swap off`). Returns (name, text, motion1 (300, 262) float32,
         motion2 (300, 262) float32, gt_length = min(T, 300) - 1)."""
         entry = self.data_list[index]
         text = entry["texts"][text_index].strip()
@@ -178,6 +182,6 @@ class InterHumanDataset(data.Dataset):
         out1 = np.zeros((self.max_gt_length, m1.shape[1]), np.float32)
         out2 = np.zeros_like(out1)
         out1[:gt_length], out2[:gt_length] = m1, m2
-        if u2 > 0.5:
+        if u2 > 0.5 and self.output_swap == "official":
             out1, out2 = out2, out1
         return entry["name"], text, out1, out2, gt_length

@@ -163,6 +163,37 @@ def test_t2m_crop_and_draw_order(ih_root):
         ds.make_item(idx, 0, 30, 0.0, 0.0)                      # last start 29 (official range)
 
 
+def test_output_swap_off_keeps_the_reference_person_first(ih_root):
+    """--output_swap off: the person whose first frame defines the frame (chosen by coin u1) comes first
+    whatever coin u2 says; the coin is still drawn, so the stream of later draws is the official one."""
+    on = build_t2m_dataset(ih_opt(ih_root), "train")
+    off = build_t2m_dataset(ih_opt(ih_root, output_swap="off"), "train")
+    idx = on.index_of("2")
+    for u1 in (0.2, 0.7):
+        a1, a2 = on.make_item(idx, 0, None, u1, 0.9)[2:4]                # official: swapped outputs
+        b1, b2 = off.make_item(idx, 0, None, u1, 0.9)[2:4]
+        np.testing.assert_array_equal(b1, a2)
+        np.testing.assert_array_equal(b2, a1)
+        np.testing.assert_array_equal(off.make_item(idx, 0, None, u1, 0.1)[2], on.make_item(idx, 0, None, u1, 0.1)[2])
+    off.normalize = False
+    for u2 in (0.1, 0.9):
+        m1 = off.make_item(idx, 0, None, 0.7, u2)[2]
+        assert m1[0, 0] == 0 and m1[0, 2] == 0                  # the reference pelvis at the xz origin
+    for ds in (on, off):
+        random.seed(3)
+        np.random.seed(3)
+        ds[idx]
+        assert np.random.rand() == pytest.approx(_after_two_coins(3))
+    with pytest.raises(ValueError, match="output_swap"):
+        build_t2m_dataset(ih_opt(ih_root, output_swap="sometimes"), "train")
+
+
+def _after_two_coins(seed):
+    np.random.seed(seed)
+    np.random.rand(2)
+    return np.random.rand()
+
+
 def test_cache_off_reads_the_same(ih_root):
     on = build_t2m_dataset(ih_opt(ih_root), "train")
     off = build_t2m_dataset(ih_opt(ih_root, cache=False), "train")

@@ -27,6 +27,9 @@ class TrainT2MOptions(BaseOptions):
         p.add_argument("--milestones", type=float, nargs="+", default=[0.5, 0.7, 0.85])
         p.add_argument("--step_unroll", type=float, default=1)
         p.add_argument("--interaction_mask_prob", type=float, default=0.2)
+        p.add_argument("--person_embedding", type=str2bool, default=False,
+                       help="(ours) add a learned embedding per person to the token maps (not in the "
+                            "official model); use with --output_swap off, so that person 1 is the reference")
         p.add_argument("--gamma", type=float, default=1 / 3)
         p.add_argument("--cond_drop_prob", type=float, default=0.1)
         p.add_argument("--seed", type=int, default=3407)

@@ -35,6 +35,8 @@ MODEL_OPTIONS = {
     "text_heads": ("text_heads", 8),
     "text_ff_size": ("text_ff_size", 2048),
     "text_layers": ("text_layers", 2),
+    # (ours) not in the official model; off = the released architecture
+    "person_embedding": ("person_embedding", False),
 }
 
 

@@ -65,12 +65,20 @@ class SinusoidalEncoding2D(nn.Module):
 class SpatioTemporalPositionEncoding(nn.Module):
     """Adds the 2D code to person A's and person B's tokens of [A (5S) | SEP | B (5S)], then dropout.
 
-    Input/output (B, 10S+1, D), batch-first. The same code goes to both persons; SEP is untouched."""
+    Input/output (B, 10S+1, D), batch-first. The same code goes to both persons; SEP is untouched.
 
-    def __init__(self, latent_dim, dropout):
+    person_embedding=True (ours, off in the official model): a learned vector per person, (2, D), is
+    added as well, so the network can tell the two token maps apart even when every token is masked.
+    Without it the first decoding step computes identical logits for both people. It starts at zero
+    (the initial model equals the official one, no random draw is added) and only learns roles when the
+    training pairs have them (`--output_swap off`: the reference person always first)."""
+
+    def __init__(self, latent_dim, dropout, person_embedding=False):
         super().__init__()
         self.positional_encoding = SinusoidalEncoding2D(latent_dim)
         self.dropout = Dropout(dropout)
+        if person_embedding:
+            self.person_emb = nn.Parameter(torch.zeros(2, latent_dim))
 
     def forward(self, x):
         bsz, length, dim = x.shape
@@ -79,4 +87,7 @@ class SpatioTemporalPositionEncoding(nn.Module):
         pe = self.positional_encoding.encoding(NUM_ROWS, steps).reshape(1, n, dim).to(x.dtype)  # (1, 5S, D)
         a = x[:, :n] + pe
         b = x[:, n + 1:] + pe
+        if hasattr(self, "person_emb"):
+            emb = self.person_emb.to(x.dtype)
+            a, b = a + emb[0], b + emb[1]
         return self.dropout(torch.cat([a, x[:, n:n + 1], b], dim=1))  # (B, 10S+1, D)

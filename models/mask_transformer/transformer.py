@@ -108,7 +108,7 @@ class MaskTransformer(nn.Module):
     def __init__(self, num_tokens=1024, code_dim=512, latent_dim=384, ff_size=1024, n_layers=6, n_heads=6,
                  dropout=0.2, clip_dim=768, cond_drop_prob=0.1, text_width=768, double_residual=True,
                  cross_kv_pre_st=True, interaction_mask_prob=0.2, step_unroll=1.0, text_heads=8, text_ff_size=2048,
-                 text_layers=2):
+                 text_layers=2, person_embedding=False):
         super().__init__()
         self.num_tokens, self.latent_dim, self.clip_dim, self.ff_size = num_tokens, latent_dim, clip_dim, ff_size
         self.mask_id, self.pad_id, self.sep_id = num_tokens, num_tokens + 1, num_tokens + 2
@@ -117,7 +117,7 @@ class MaskTransformer(nn.Module):
         self.step_unroll = step_unroll
         # registration order = the official state-dict order
         self.input_process = InputProcess(code_dim, latent_dim)
-        self.position_enc = SpatioTemporalPositionEncoding(latent_dim, dropout)
+        self.position_enc = SpatioTemporalPositionEncoding(latent_dim, dropout, person_embedding)
         self.Transformer = InterMTransformer(n_layers, dim=latent_dim, heads=n_heads, ff_size=ff_size,
                                              dropout=dropout, double_residual=double_residual,
                                              cross_kv_pre_st=cross_kv_pre_st, rows=NUM_ROWS)

@@ -49,12 +49,6 @@ class BaseOptions:
                             "case-keeping left<->right, clockwise<->counterclockwise; official = the "
                             "official substring replacement (counterclockwise -> "
                             "countercounterclockwise, bright -> bleft)")
-        p.add_argument("--output_swap", type=str, default="official", choices=["official", "off"],
-                       help="(quirk switch) InterHuman training pairs: official = the two people are "
-                            "returned in random order (a coin per item, as InterGen does), so the model "
-                            "cannot tell which one stands at the origin; off = the reference person (the "
-                            "one whose first frame defines the frame) always comes first. The coin is "
-                            "drawn either way, so every other random draw is unchanged")
         add_project_args(p)
         self.initialized = True
 

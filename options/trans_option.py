@@ -27,6 +27,12 @@ class TrainT2MOptions(BaseOptions):
         p.add_argument("--milestones", type=float, nargs="+", default=[0.5, 0.7, 0.85])
         p.add_argument("--step_unroll", type=float, default=1)
         p.add_argument("--interaction_mask_prob", type=float, default=0.2)
+        p.add_argument("--output_swap", type=str, default="official", choices=["official", "off"],
+                       help="(quirk switch) InterHuman training pairs (evaluation keeps the official order): official = the two people are "
+                            "returned in random order (a coin per item, as InterGen does), so the model "
+                            "cannot tell which one stands at the origin; off = the reference person (the "
+                            "one whose first frame defines the frame) always comes first. The coin is "
+                            "drawn either way, so every other random draw is unchanged")
         p.add_argument("--person_embedding", type=str2bool, default=False,
                        help="(ours) add a learned embedding per person to the token maps (not in the "
                             "official model); use with --output_swap off, so that person 1 is the reference")

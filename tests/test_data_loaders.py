@@ -188,6 +188,15 @@ def test_output_swap_off_keeps_the_reference_person_first(ih_root):
         build_t2m_dataset(ih_opt(ih_root, output_swap="sometimes"), "train")
 
 
+def test_output_swap_is_a_training_option_only():
+    """The trainer takes it (default official); eval.py keeps the official protocol and has no such flag."""
+    from options.eval_option import EvalT2MOptions
+    from options.trans_option import TrainT2MOptions
+    assert TrainT2MOptions().parse([]).output_swap == "official"
+    assert TrainT2MOptions().parse(["--output_swap", "off"]).output_swap == "off"
+    assert not hasattr(EvalT2MOptions().parse([]), "output_swap")
+
+
 def _after_two_coins(seed):
     np.random.seed(seed)
     np.random.rand(2)

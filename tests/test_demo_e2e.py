@@ -68,7 +68,7 @@ def test_quality_bar(demo):
     separated pair. Push, handshake and high-five are not asserted: the demo's VQ-VAE does not keep
     them even when it decodes the ground truth's own codes (utils.vq_ceiling on this run's VQ-VAE:
     push 1/8, handshake 0/8, high five 0/8), so a generated one passing is chance: push went from 2/2
-    to 0/2 (0/8 with eight samples) between two such runs. See the README's demo section.)"""
+    to 0/2 (0/8 with eight samples) between two such runs. See docs/demo_quality.md.)"""
     _, _, _, s = demo
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))
     chance_top3 = 3.0 / cfg["eval"]["batch_size"]

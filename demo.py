@@ -148,6 +148,11 @@ def main(argv=None):
                "evaluator training", timings)
     # 3. VQ-VAE
     train_step("train_vq.py", runs["vq"], common + ["--name", "demo_vq"] + flags(cfg["vq"]), "VQ-VAE training", timings)
+    # 3b. what the VQ-VAE keeps of each interaction: decode its own codes of training clips (the ceiling
+    # of any transformer on top of it)
+    ceiling_file = os.path.join(runs["vq"], "vq_ceiling.json")
+    if not os.path.isfile(ceiling_file):
+        timings.add("VQ-VAE ceiling", vq_ceiling(a, ck, cfg, ceiling_file))
     # 4. transformer
     train_step("train_transformer.py", runs["trans"],
                common + ["--name", "demo_trans", "--vq_name", "demo_vq", "--vq_which_epoch", "finest"]
@@ -177,15 +182,48 @@ def main(argv=None):
                                          "finest", "--prompts_file", a.prompts_file] + flags(cfg["infer"]),
                                       "generation"))
         mark_done(out_dir)
-    signatures, distances = check_signatures(out_dir, cfg)
+    signatures, distances, apart = check_signatures(out_dir, cfg)
+    ceiling = json.load(open(ceiling_file))
 
     summary = {"outputs": out_dir, "eval_logs": eval_dir, "model": logs.get(2.0, {}),
                "text_ignoring_baseline": logs.get(0.0, {}), "signatures": signatures,
-               "pelvis_distance_m": distances, "step_seconds": timings.seconds,
+               "signatures_apart": apart, "pelvis_distance_m": distances,
+               "dataset_pelvis_distance_m": dataset_pelvis_distances(a.data_root, cfg.get("signatures", [])),
+               "vq_ceiling": {k: [r["decoded"], r["clips"]] for k, r in ceiling.items()},
+               "step_seconds": timings.seconds,
                "total_seconds": timings.total(), "this_run_seconds": round(time.time() - t_start, 1)}
     with open(os.path.join(runs["trans"], "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print_summary(summary, out_dir)
+
+
+def vq_ceiling(a, ck, cfg, json_path):
+    """Run utils.vq_ceiling on the demo's VQ-VAE (the demo's interaction kinds, 8 training clips each);
+    -> seconds taken."""
+    from utils.vq_ceiling import main as ceiling_main
+    print("\n=== VQ-VAE ceiling ===", flush=True)
+    t0 = time.time()
+    ceiling_main(["--data_root", a.data_root, "--checkpoints_dir", ck, "--vq_name", "demo_vq",
+                  "--vq_which_epoch", "finest", "--json", json_path, "--kinds"] + list(cfg.get("signatures", [])))
+    return time.time() - t0
+
+
+def dataset_pelvis_distances(data_root, kinds):
+    """{kind: mean horizontal pelvis distance (m) over all of the dataset's clips of that kind}: where
+    the ground truth places the pair, read from the raw Z-up person files (pelvis = columns 0:3)."""
+    import numpy as np
+    clips = json.load(open(os.path.join(data_root, "synthetic_meta.json")))["clips"]
+    out = {}
+    for kind in kinds:
+        d = []
+        for cid, c in clips.items():
+            if c["kind"] != kind:
+                continue
+            p1, p2 = (np.load(os.path.join(data_root, "motions_processed", f"person{p}", f"{cid}.npy"))[:, 0:2]
+                      for p in (1, 2))                       # (T, 2): x, y are horizontal in Z-up
+            d.append(float(np.linalg.norm(p1 - p2, axis=-1).mean()))
+        out[kind] = round(float(np.mean(d)), 3) if d else float("nan")
+    return out
 
 
 def generated_pairs(out_dir, cfg):
@@ -204,18 +242,22 @@ def generated_pairs(out_dir, cfg):
     return out
 
 
-def check_signatures(out_dir, cfg):
+def check_signatures(out_dir, cfg, min_apart=0.3):
     """-> ({kind: [samples showing the interaction's signature, samples]}, {kind: mean horizontal
-    pelvis distance in metres}). The distance shows placement, which the signatures alone can miss:
-    two people generated on the same spot can still "touch"."""
+    pelvis distance in metres}, {kind: samples showing it with the pelvises at least `min_apart` m apart
+    where it happens}). The distances show placement, which the signatures alone can miss: two people
+    generated on the same spot can still "touch"."""
     import numpy as np
 
-    from data.synthetic.signatures import check, pelvis_distance
-    signatures, distances = {}, {}
+    from data.synthetic.signatures import check, pelvis_distance, pelvis_distance_at_event
+    signatures, distances, apart = {}, {}, {}
     for kind, pairs in generated_pairs(out_dir, cfg).items():
-        signatures[kind] = [sum(bool(check(kind, j).passed) for j in pairs), len(pairs)]
+        results = [check(kind, j) for j in pairs]
+        signatures[kind] = [sum(bool(r.passed) for r in results), len(pairs)]
+        apart[kind] = sum(bool(r.passed) and pelvis_distance_at_event(r, j) >= min_apart
+                          for r, j in zip(results, pairs))
         distances[kind] = round(float(np.mean([pelvis_distance(j) for j in pairs])), 3) if pairs else float("nan")
-    return signatures, distances
+    return signatures, distances, apart
 
 
 def print_summary(summary, out_dir):
@@ -229,10 +271,14 @@ def print_summary(summary, out_dir):
             r = s.get("R_precision", {}).get(loader, [float("nan")] * 3)
             print(f"{label:22s} [{loader}] FID {s['FID'][loader]:.3f}  R-precision top1/2/3 "
                   f"{r[0]:.3f}/{r[1]:.3f}/{r[2]:.3f}  MM Dist {s.get('MM Distance', {}).get(loader, float('nan')):.3f}")
-    sig = ", ".join(f"{k} {p}/{n}" for k, (p, n) in summary["signatures"].items())
+    ceiling = ", ".join(f"{k} {p}/{n}" for k, (p, n) in summary["vq_ceiling"].items())
+    print(f"signatures the VQ-VAE keeps decoding its own codes of training clips: {ceiling}")
+    sig = ", ".join(f"{k} {p}/{n} ({summary['signatures_apart'][k]} apart)"
+                    for k, (p, n) in summary["signatures"].items())
     print(f"interaction signatures in the generated samples: {sig}")
-    dist = ", ".join(f"{k} {d:.2f}" for k, d in summary.get("pelvis_distance_m", {}).items())
-    print(f"mean pelvis distance of the generated pairs (m): {dist}")
+    dist = ", ".join(f"{k} {d:.2f} ({summary['dataset_pelvis_distance_m'][k]:.2f})"
+                     for k, d in summary.get("pelvis_distance_m", {}).items())
+    print(f"mean pelvis distance of the generated pairs (dataset) in m: {dist}")
     print(f"evaluation logs: {summary['eval_logs']}")
     print(f"total time: {summary['total_seconds']:.0f} s to build everything "
           f"(this run: {summary['this_run_seconds']:.0f} s)")

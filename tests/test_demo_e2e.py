@@ -50,25 +50,26 @@ def test_summary_reports_model_baseline_and_signatures(demo):
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))
     assert set(s["signatures"]) == set(cfg["signatures"])
     assert all(n == cfg["infer"]["num_samples"] for _, n in s["signatures"].values())
-    assert set(s["pelvis_distance_m"]) == set(cfg["signatures"])
+    assert set(s["pelvis_distance_m"]) == set(s["dataset_pelvis_distance_m"]) == set(cfg["signatures"])
+    assert set(s["vq_ceiling"]) == set(s["signatures_apart"]) == set(cfg["signatures"])
+    assert all(c == 8 for _, c in s["vq_ceiling"].values())
     assert all(np.isfinite(d) and d >= 0 for d in s["pelvis_distance_m"].values())
-    assert "mean pelvis distance of the generated pairs" in out
+    assert "mean pelvis distance of the generated pairs (dataset)" in out
+    assert "signatures the VQ-VAE keeps" in out
     assert "interaction signatures in the generated samples" in out
 
 
 def test_quality_bar(demo):
-    """The text matters: generated R-precision top-3 at least twice chance (top-3 of a batch of
-    `eval.batch_size` captions) and 0.15 above the text-ignoring baseline, FID at most half of the
-    baseline's; hug shows its signature in at least one sample. (Measured on a Xeon: top-3 0.64 vs
-    0.21 baseline, FID 123 vs 398, hug, handshake and push 2/2; with transformer seed 5: 0.48 vs 0.25,
-    FID 139 vs 360; with 15 transformer epochs instead of 10: 0.53 vs 0.23 / FID 110 vs 420, and
-    earlier such runs 0.50 vs 0.25 / 137 vs 419, 0.74 vs 0.21 / 68 vs 393, an AMD EPYC 0.57 vs 0.33 /
-    110 vs 375. The generated pairs stand on one spot
-    (pelvis_distance_m 0.1-0.5 m) and hug passes its check that way, so it does not certify a
-    separated pair. Push, handshake and high-five are not asserted: the demo's VQ-VAE does not keep
-    them even when it decodes the ground truth's own codes (utils.vq_ceiling on this run's VQ-VAE:
-    push 1/8, handshake 0/8, high five 0/8), so a generated one passing is chance: push went from 2/2
-    to 0/2 (0/8 with eight samples) between two such runs. See docs/demo_quality.md.)"""
+    """The demo model performs the prompts, read from the demo's own summary:
+    - the text is used: generated R-precision top-3 at least twice chance (top-3 of a batch of
+      `eval.batch_size` captions) and 0.15 above the text-ignoring baseline (the same model's
+      unconditional branch); FID at most 0.7 of the baseline's;
+    - placement: each prompt's generated pairs stand, on average, within 0.5-2x the mean pelvis distance
+      of that interaction in the dataset;
+    - signatures: every interaction the demo's VQ-VAE keeps on at least 6 of 8 of its own training clips
+      (utils.vq_ceiling, run by the demo) shows in at least one generated sample, with the pelvises at
+      least 0.3 m apart where it happens (hug excepted: its pelvises are close by definition).
+    Measured runs: docs/demo_quality.md."""
     _, _, _, s = demo
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))
     chance_top3 = 3.0 / cfg["eval"]["batch_size"]
@@ -77,9 +78,14 @@ def test_quality_bar(demo):
     assert model_top3 >= 2 * chance_top3, (model_top3, chance_top3)
     assert model_top3 >= base_top3 + 0.15, (model_top3, base_top3)
     model_fid, base_fid = _generated(s["model"]["FID"]), _generated(s["text_ignoring_baseline"]["FID"])
-    assert model_fid <= 0.5 * base_fid, (model_fid, base_fid)
-    passed, n = s["signatures"]["hug"]
-    assert passed >= 1, ("hug", passed, n)
+    assert model_fid <= 0.7 * base_fid, (model_fid, base_fid)
+    gen, data = s["pelvis_distance_m"], s["dataset_pelvis_distance_m"]
+    misplaced = {k: (gen[k], data[k]) for k in cfg["signatures"] if not 0.5 * data[k] <= gen[k] <= 2 * data[k]}
+    assert not misplaced, f"generated (dataset) mean pelvis distance outside 0.5-2x: {misplaced}"
+    kept = [k for k, (decoded, clips) in s["vq_ceiling"].items() if clips >= 8 and decoded >= 6]
+    missing = {k: (s["signatures"][k], s["signatures_apart"][k]) for k in kept
+               if (s["signatures"][k][0] if k == "hug" else s["signatures_apart"][k]) < 1}
+    assert not missing, f"kept by the VQ-VAE {kept}, not performed (passed, apart): {missing}"
 
 
 def test_outputs_open(demo):

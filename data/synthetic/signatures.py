@@ -86,7 +86,7 @@ def high_five(joints, fps=30, tol=0.15):
     """Some pair of wrists within `tol` while both are raised above their shoulders, the other two hands
     away from the contact (not a punch into a two-handed guard)."""
     j, _ = _check_input(joints)
-    best, pair = np.inf, None
+    best, pair, frame = np.inf, None, -1
     for a, sa in zip(WRISTS, SHOULDERS):
         for b, sb in zip(WRISTS, SHOULDERS):
             up = (j[:, 0, a, 1] > j[:, 0, sa, 1] + 0.05) & (j[:, 1, b, 1] > j[:, 1, sb, 1] + 0.05)
@@ -95,9 +95,9 @@ def high_five(joints, fps=30, tol=0.15):
             up &= (_dist(j[:, 0, oa], contact) > 0.2) & (_dist(j[:, 1, ob], contact) > 0.2)
             d = np.where(up, _dist(j[:, 0, a], j[:, 1, b]), np.inf)
             if d.min() < best:
-                best, pair = float(d.min()), (a, b)
+                best, pair, frame = float(d.min()), (a, b), int(d.argmin())
     side = None if pair is None or pair[0] != pair[1] else ("left", "right")[WRISTS.index(pair[0])]
-    return SignatureResult(best < tol, dict(min_hand_distance=best, side=side))
+    return SignatureResult(best < tol, dict(min_hand_distance=best, side=side, frame=frame))
 
 
 def hug(joints, fps=30, tol=0.3):
@@ -108,8 +108,9 @@ def hug(joints, fps=30, tol=0.3):
         for w in WRISTS:
             worst = np.maximum(worst, _dist(j[:, i, w][:, None], j[:, 1 - i, list(SPINE)]).min(1))
     close = _hdist(j[:, 0, 0], j[:, 1, 0]) < 0.7
-    score = float(np.where(close, worst, np.inf).min())
-    return SignatureResult(score < tol, dict(max_wrist_to_partner_spine=score))
+    score = np.where(close, worst, np.inf)
+    return SignatureResult(float(score.min()) < tol, dict(max_wrist_to_partner_spine=float(score.min()),
+                                                          frame=int(score.argmin())))
 
 
 def push(joints, fps=30, tol=0.25, min_move=0.25):
@@ -126,7 +127,7 @@ def push(joints, fps=30, tol=0.25, min_move=0.25):
             moved = float((later @ away).max())
             if moved > best["moved_away"]:
                 best = dict(moved_away=moved, pusher=i, contact_frame=int(c))
-    return SignatureResult(best["moved_away"] > min_move, best)
+    return SignatureResult(best["moved_away"] > min_move, dict(best, frame=best["contact_frame"]))
 
 
 def punch(joints, fps=30, tol=0.25, min_speed=2.0):
@@ -142,7 +143,8 @@ def punch(joints, fps=30, tol=0.25, min_speed=2.0):
             for c in np.flatnonzero((d < tol) & high & (np.r_[True, d[1:] <= d[:-1]])):
                 speed = float(closing[max(0, c - 8):c + 1].max())
                 if speed > best["approach_speed"]:
-                    best = dict(approach_speed=speed, distance=float(d[c]), attacker=i, side=("left", "right")[s])
+                    best = dict(approach_speed=speed, distance=float(d[c]), attacker=i, side=("left", "right")[s],
+                                frame=int(c))
     return SignatureResult(best["approach_speed"] > min_speed, best)
 
 
@@ -154,7 +156,7 @@ def kick(joints, fps=30, min_height=0.35, tol=0.7):
         for s, a in enumerate((7, 8)):
             d = np.where(h[:, i, a] > min_height, _hdist(j[:, i, a], j[:, 1 - i, 0]), np.inf)
             if d.min() < best["distance"]:
-                best = dict(distance=float(d.min()), kicker=i, side=("left", "right")[s])
+                best = dict(distance=float(d.min()), kicker=i, side=("left", "right")[s], frame=int(d.argmin()))
     return SignatureResult(best["distance"] < tol, best)
 
 
@@ -266,7 +268,8 @@ def hand_over(joints, fps=30, tol=0.15, min_time=0.25):
             d = np.where(j[:, i, w, 1] < j[:, 1 - i, 12, 1], d, np.inf)
             seconds = _longest_run(d < tol) / fps
             if (seconds, -d.min()) > (best["seconds"], -best["distance"]):
-                best = dict(seconds=seconds, distance=float(d.min()), giver=i, side=("left", "right")[s])
+                best = dict(seconds=seconds, distance=float(d.min()), giver=i, side=("left", "right")[s],
+                            frame=int(d.argmin()))
     return SignatureResult(best["seconds"] >= min_time, best)
 
 
@@ -281,7 +284,8 @@ def pat_shoulder(joints, fps=30, tol=0.15, min_time=0.3):
             front = ((j[:, i, w, [0, 2]] - j[:, 1 - i, 9, [0, 2]]) * fwd).sum(-1) > -0.08
             near = (_dist(j[:, i, w][:, None], j[:, 1 - i, list(SHOULDERS)]).min(1) < tol) & front
             if near.sum() / fps > best["seconds"]:
-                best = dict(seconds=float(near.sum() / fps), patter=i, side=("left", "right")[s])
+                best = dict(seconds=float(near.sum() / fps), patter=i, side=("left", "right")[s],
+                            frame=int(np.median(np.flatnonzero(near))))
     return SignatureResult(best["seconds"] >= min_time, best)
 
 
@@ -293,8 +297,9 @@ def dance(joints, fps=30, tol=0.15, min_hold=0.4, min_turn_deg=90.0):
     ang = np.unwrap(np.arctan2(rel[:, 0], rel[:, 1]))
     turn = float(np.degrees(ang.max() - ang.min()))
     sense = "counterclockwise" if ang[-1] > ang[0] else "clockwise"
+    frame = int(np.median(np.flatnonzero(held))) if held.any() else -1
     return SignatureResult(held.mean() >= min_hold and turn > min_turn_deg,
-                           dict(hold_fraction=float(held.mean()), turn_deg=turn, direction=sense))
+                           dict(hold_fraction=float(held.mean()), turn_deg=turn, direction=sense, frame=frame))
 
 
 SIGNATURES = {
@@ -309,6 +314,16 @@ def check(kind, joints, fps=30):
     if kind not in SIGNATURES:
         raise ValueError(f"no signature for {kind!r}; known: {', '.join(SIGNATURES)}")
     return SIGNATURES[kind](joints, fps=fps)
+
+
+def pelvis_distance_at_event(result, joints):
+    """Horizontal pelvis distance (m) at the frame where `result`'s interaction happens (its `frame`: the
+    contact of a handshake, push, hug, kick, ...), or over the whole clip for interactions that last the
+    whole clip (wave, bow, walking). A pass with the pelvises this close means overlapping bodies."""
+    j, _ = _check_input(joints)
+    frame = result.values.get("frame", -1)
+    d = _hdist(j[:, 0, 0], j[:, 1, 0])
+    return float(d[frame]) if frame is not None and frame >= 0 else float(d.mean())
 
 
 def check_all(joints, fps=30):

@@ -10,7 +10,9 @@ Outputs (official layout and names) in <checkpoints_dir>/<dataset>/<name>/animat
 --out_dir), base name infer_<ckpt>_ts<ts>_cs<cs>_topkr<topkr>_<prompt:02d>_<sample:02d>:
   keypoint_npy/<base>_{0,1}.npy      (T, 22, 9) per person: smoothed positions | 6D (zero root)
   keypoint_npy/ik_<base>_{0,1}.npy   the same after the official foot clean-up, smoothed again
-  keypoint_mp4/<base>.mp4 / ik_<base>.mp4   two-view stick figures at 30 fps (or .gif)
+  keypoint_mp4/<base>.mp4 / ik_<base>.mp4   videos at 30 fps (or .gif): --render readable (default, ours:
+                                     framed pair, thick limbs, top view, hand contact, time) or official
+                                     (the official two-view stick figures)
   bvh/<base>_{0,1}.bvh, bvh/<base>.bvh      (ours) per person and both people
   feats/<base>.npy                   (ours) (T, 2, 262) de-normalised features
 Inter-X: smpl_npy/<base>.npy, the raw decoded (T, 56*12) array of both persons (official).
@@ -197,8 +199,8 @@ def run(opt):
     vq_epoch = opt.vq_which_epoch if explicit_vq else getattr(run_opt, "vq_which_epoch", None)
     renderer = None
     if opt.format != "none" and opt.dataset_name != "interx":
-        from utils.plot_script import StickFigureRenderer
-        renderer = StickFigureRenderer(dpi=opt.video_dpi)
+        from utils.render import make_renderer
+        renderer = make_renderer(opt.render, dpi=opt.video_dpi)
     files, avg_time = [], {}
     try:
         for ckpt in ckpts:

@@ -52,6 +52,11 @@ def hand_contact(people, dist=CONTACT_DIST):
     return d[np.arange(n), k] < dist, mid
 
 
+def time_label(t, n, fps=FPS):
+    """Frame t (0-based) of n: its time in seconds and its frame number counted from 1."""
+    return f"{t / fps:5.2f} s   frame {t + 1}/{n}"
+
+
 def _checked(people, what):
     """People as float64 (T, 22, 3) arrays cut to the shortest; a one-line error names `what`."""
     if not 1 <= len(people) <= 2:
@@ -323,8 +328,9 @@ class ReadableRenderer:
         r = max(self._px(8), 0.1 * sc["scale"])
         d.ellipse((x - r, y - r, x + r, y + r), outline=CONTACT_RGB, width=max(self._px(3), int(r / 4)))
 
-    def frames(self, people, caption, fps=FPS, what="render"):
-        """Yield (H, W, 4) uint8 RGBA frames for min(T) frames of `people` (list of (T, 22, 3))."""
+    def frames(self, people, caption, fps=FPS, what="render", copy=True):
+        """Yield (H, W, 4) uint8 RGBA frames for min(T) frames of `people` (list of (T, 22, 3)).
+        copy=False yields the drawing buffer itself, valid until the next frame (for the writers)."""
         people = _checked(people, what)
         n = len(people[0])
         sc = self._scene(people, caption)
@@ -333,17 +339,18 @@ class ReadableRenderer:
             np.copyto(self.buf, sc["bg"])
             self._draw_people(d, sc, t)
             self._draw_top(d, sc, t)
-            label = f"{t / fps:5.2f} s   frame {t + 1}/{n}"
+            label = time_label(t, n, fps)
             if sc["contact"][t]:
                 self._draw_contact(d, sc, t)
                 label += "   hands touch"
             d.text((self.main_box[0] + font.size * 0.5, self.main_box[1] + font.size * 0.3), label, font=font,
                    fill=TEXT_RGB)
-            yield self.buf.copy()
+            yield self.buf.copy() if copy else self.buf
 
     def render(self, path, people, caption, fps=FPS, fmt=None):
         """Write the clip to `path` (format from `fmt` or the extension: mp4 or gif)."""
-        return write_video(path, self.frames(people, caption, fps=fps, what=f"render {path}"), fps, fmt)
+        frames = self.frames(people, caption, fps=fps, what=f"render {path}", copy=False)
+        return write_video(path, frames, fps, fmt)
 
 
 def make_renderer(kind="readable", dpi=100):

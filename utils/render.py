@@ -53,8 +53,8 @@ def hand_contact(people, dist=CONTACT_DIST):
 
 
 def time_label(t, n, fps=FPS):
-    """Frame t (0-based) of n: its time in seconds and its frame number counted from 1."""
-    return f"{t / fps:5.2f} s   frame {t + 1}/{n}"
+    """Frame t (0-based) of n: (its time in seconds, its frame number counted from 1)."""
+    return f"{t / fps:.2f} s", f"frame {t + 1} of {n}"
 
 
 def _checked(people, what):
@@ -163,19 +163,19 @@ class ReadableRenderer:
     """Renders (T, 22, 3) Y-up joint sequences of one or two people to mp4 or gif.
 
     Build once, call `render(...)` for every clip. `figsize` (inches) x `dpi` gives the frame size
-    (16 x 9 at 100 = 1600 x 900). After a clip, `main_box` / `top_box` hold the views' pixel boxes
-    (x0, y0, x1, y1)."""
+    (16 x 9 at 100 = 1600 x 900). After a clip, `main_box`, `top_box` and `info_box` hold the pixel
+    boxes (x0, y0, x1, y1) of the main view, the view from above and the time."""
 
     def __init__(self, figsize=(16, 9), dpi=100):
         self.width = 2 * int(round(figsize[0] * dpi / 2))                # even: H.264 needs it
         self.height = 2 * int(round(figsize[1] * dpi / 2))
         self.unit = self.height / 900.0                                    # line widths scale with size
         self.fonts = {k: _font(max(6, int(self.height * f))) for k, f in
-                      (("caption", 0.036), ("time", 0.032), ("small", 0.026))}
+                      (("caption", 0.036), ("time", 0.05), ("small", 0.026))}
         self.buf = np.empty((self.height, self.width, 4), np.uint8)      # the frame drawn on
         self.img = Image.frombuffer("RGBA", (self.width, self.height), self.buf, "raw", "RGBA", 0, 1)
         self.img.readonly = 0                                              # draw into self.buf
-        self.main_box = self.top_box = None
+        self.main_box = self.top_box = self.info_box = None
 
     def close(self):
         """Nothing to free (kept for the renderer interface infer.py uses)."""
@@ -190,9 +190,10 @@ class ReadableRenderer:
         lines = _wrap(caption, self.fonts["caption"], W - 2 * pad)
         line_h = int(self.fonts["caption"].size * 1.25)
         top = pad + line_h * max(1, len(lines)) + pad
-        side = int(min(0.34 * W, H - top - 3 * pad - 2 * line_h))
+        side = int(min(0.34 * W, H - top - 3 * pad - 5 * line_h))
         self.main_box = (pad, top, W - side - 2 * pad, H - pad)
         self.top_box = (W - side - pad, top + line_h, W - pad, top + line_h + side)
+        self.info_box = (W - side - pad, self.top_box[3] + int(1.3 * line_h), W - pad, H - pad)
         return lines, line_h, pad
 
     def _scene(self, people, caption):
@@ -266,7 +267,7 @@ class ReadableRenderer:
             x += 5 * r + small.getlength(f"person {p + 1}")
         if len(people) > 1:
             d.ellipse((x, y - r, x + 2 * r, y + r), outline=CONTACT_RGB, width=max(2, int(r / 2.5)))
-            d.text((x + 3 * r, y), "hands within 10 cm", font=small, fill=TEXT_RGB, anchor="lm")
+            d.text((x + 3 * r, y), "hands < 10 cm", font=small, fill=TEXT_RGB, anchor="lm")
         contact, where = hand_contact(people)
         return dict(bg=np.asarray(bg), cam=cam, people=people, top=top, paths=paths, scale=scale,
                     contact=contact, where=where)
@@ -334,17 +335,19 @@ class ReadableRenderer:
         people = _checked(people, what)
         n = len(people[0])
         sc = self._scene(people, caption)
-        font, d = self.fonts["time"], ImageDraw.Draw(self.img)
+        big, small, d = self.fonts["time"], self.fonts["small"], ImageDraw.Draw(self.img)
+        x, y = self.info_box[:2]
         for t in range(n):
             np.copyto(self.buf, sc["bg"])
             self._draw_people(d, sc, t)
             self._draw_top(d, sc, t)
-            label = time_label(t, n, fps)
+            seconds, frame = time_label(t, n, fps)
+            d.text((x, y), seconds, font=big, fill=TEXT_RGB)
+            d.text((x + big.getlength(seconds) + small.size, y + big.size - small.size), frame, font=small,
+                   fill=TEXT_RGB)
             if sc["contact"][t]:
                 self._draw_contact(d, sc, t)
-                label += "   hands touch"
-            d.text((self.main_box[0] + font.size * 0.5, self.main_box[1] + font.size * 0.3), label, font=font,
-                   fill=TEXT_RGB)
+                d.text((x, y + 1.4 * big.size), "hands within 10 cm", font=small, fill=CONTACT_RGB)
             yield self.buf.copy() if copy else self.buf
 
     def render(self, path, people, caption, fps=FPS, fmt=None):

@@ -90,6 +90,26 @@ def test_contact_threshold_on_a_hand_made_pair():
     assert shown == [True, True, False, False]
 
 
+def test_camera_fixed_and_framing_the_whole_clip():
+    """A chase crosses metres of floor: both people stay inside the main view in every frame, and the
+    floor grid does not move (grid pixels of a later frame were grid pixels in the first)."""
+    from utils.render import FLOOR_RGB, GRID_RGB
+    people, caption = _clip("chase")
+    assert min(np.ptp(j[:, 0, [0, 2]], axis=0).max() for j in people) > 2.0         # both run > 2 m
+    r = ReadableRenderer(dpi=40)
+    frames = [_crop(f, r.main_box) for f in r.frames(people, caption)]
+    edge = np.ones(frames[0].shape[:2], bool)
+    edge[3:-3, 3:-3] = False
+    for f in frames:
+        for p in (0, 1):
+            mask = _person(f, p)
+            assert mask.sum() > 20 and not (mask & edge).any()
+    grid0, floor0 = _is(frames[0], GRID_RGB), _is(frames[0], FLOOR_RGB)
+    assert grid0.sum() > 500 and floor0.sum() > 5000
+    for f in frames[1:]:                  # a pixel is grid, floor or covered; grid never turns floor
+        assert not (_is(f, GRID_RGB) & floor0).any() and not (_is(f, FLOOR_RGB) & grid0).any()
+
+
 def test_top_view_draws_both_pelvis_paths():
     people, caption = _clip("walk_towards")
     r = ReadableRenderer(dpi=40)

@@ -110,6 +110,19 @@ def test_camera_fixed_and_framing_the_whole_clip():
         assert not (_is(f, GRID_RGB) & floor0).any() and not (_is(f, FLOOR_RGB) & grid0).any()
 
 
+def test_people_walking_side_by_side_do_not_hide_each_other():
+    """Their pelvis paths run along the walk: a camera across that axis would put one person behind the
+    other all the time; the chosen view keeps their screen columns apart."""
+    people, caption = _clip("side_by_side")
+    r = ReadableRenderer(dpi=30)
+    covered = []
+    for f in r.frames(people, caption):
+        cols = [np.flatnonzero(_person(_crop(f, r.main_box), p).any(axis=0)) for p in (0, 1)]
+        overlap = min(cols[0][-1], cols[1][-1]) - max(cols[0][0], cols[1][0])
+        covered.append(max(0, overlap) / min(np.ptp(c) for c in cols))
+    assert np.mean(covered) < 0.2, np.mean(covered)
+
+
 def test_top_view_draws_both_pelvis_paths():
     people, caption = _clip("walk_towards")
     r = ReadableRenderer(dpi=40)

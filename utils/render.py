@@ -2,10 +2,9 @@
 two-view stick figures of utils/plot_script.py stay available as `--render official`).
 
 What a reader needs, and how it is drawn:
-- main view: a perspective camera fixed over the whole clip (so motion across the floor shows), looking
-  across the main axis of the two pelvis paths (the people stand side by side in the picture, not one
-  behind the other), from the front when both face the same way, otherwise with person 1 on the left,
-  20 degrees above the floor and zoomed so that every joint of the clip just fits;
+- main view: a perspective camera fixed over the whole clip (so motion across the floor shows), 20
+  degrees above the floor, zoomed so that every joint of the clip just fits; of 24 directions around the
+  pair it takes the one showing the people largest and least hidden behind each other (`choose_view`);
 - thick limbs ordered by depth, thinner when further away, the person's left side a lighter tint,
   joints and head marked; person 1 blue, person 2 orange (Okabe-Ito, safe for colour-blind readers);
   a 0.5 m floor grid and the bodies' shadows on it;
@@ -13,9 +12,10 @@ What a reader needs, and how it is drawn:
   current skeletons, oriented like the main camera (its right is the main view's right);
 - a ring where a wrist of one person is within 0.1 m of a wrist of the other, in both views;
 - the time (seconds and frame number) and the caption.
-Drawn with Pillow at twice the size and reduced (anti-aliasing): about 4x faster than the official
-matplotlib figure. The static parts (floor, grid, faint trajectories, caption, legend) are drawn once
-per clip, each frame draws only the people on a copy.
+Drawn with Pillow into one preallocated buffer, without anti-aliasing (drawing twice the size and
+reducing cost more than the drawing itself, for edges the H.264 encoding softens anyway); the static
+parts (floor, grid, faint paths, caption, legend) are drawn once per clip, each frame copies them and
+draws the people. Timings against the official figure: docs/performance.md.
 """
 import os
 

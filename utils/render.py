@@ -164,12 +164,13 @@ def choose_view(people, target, dist, points, box, directions=24, frames=24):
         view = np.array([np.cos(a), np.sin(a)])
         q = _camera(view, target, dist, points, box).project(sampled)[0]               # (P, S, 22, 2)
         height = np.ptp(q[..., 1], axis=-1).mean() / (box[3] - box[1])
-        score = height + 0.03 * abs(view @ [-axis[1], axis[0]]) - 0.03 * (facing @ view)
+        hidden, bonus = 0.0, 0.03 * abs(view @ [-axis[1], axis[0]]) - 0.03 * (facing @ view)
         if len(people) == 2:
             lo, hi = q[..., 0].min(-1), q[..., 0].max(-1)                               # (2, S)
             covered = np.clip(hi.min(0) - lo.max(0), 0, None) / np.maximum((hi - lo).min(0), 1e-6)
-            score = height * (1 - 0.6 * np.clip(covered, 0, 1).mean()) + (score - height)
-            score += 0.01 * (q[0, ..., 0].mean() < q[1, ..., 0].mean())
+            hidden = np.clip(covered, 0, 1).mean()
+            bonus += 0.01 * (q[0, ..., 0].mean() < q[1, ..., 0].mean())
+        score = height * (1 - 0.6 * hidden) + bonus
         if score > best[0] + 1e-9:
             best = (score, view)
     view = best[1]

@@ -37,9 +37,11 @@ from tqdm import tqdm
 from models.vq.losses import LOSS_NAMES, weighted_total
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, all_reduce_mean, barrier,
                                broadcast_, get_dist, no_sync, seed_all, wrap_ddp)
-from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from utils.files import (CheckpointError, atomic_torch_save, first_line, load_checkpoint, load_state_checked,
+                         rng_state, set_rng_state)
 
 TRAIN_LOG_KEYS = ["loss"] + LOSS_NAMES + ["loss_commit", "perplexity"]
+CONTINUE_HOW = "nothing to continue from: run without --is_continue first"
 
 
 def setup_run_dirs(opt):
@@ -85,6 +87,28 @@ def say(msg):
     """tqdm-safe console line, from rank 0 only."""
     if get_dist().is_main:
         tqdm.write(msg)
+
+
+def latest_path(opt):
+    """<checkpoints_dir>/<dataset_name>/<name>/model/latest.tar, the file --is_continue resumes."""
+    return os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name, "model", "latest.tar")
+
+
+def read_resume_checkpoint(path, keys):
+    """--is_continue: the checkpoint at `path`, read and checked for the entries `keys` before the run
+    builds or writes anything. Never starts over: an absent file is a MissingFileError, an unreadable
+    or incomplete one a CheckpointError, both one line naming the file."""
+    return load_checkpoint(path, how=CONTINUE_HOW, keys=keys)
+
+
+def restore_optimisation(optimizer, scheduler, ckpt, key, path):
+    """Load the optimiser state `ckpt[key]` and the scheduler state; a state of another model or
+    option set becomes a one-line CheckpointError naming `path`."""
+    try:
+        optimizer.load_state_dict(ckpt[key])
+        scheduler.load_state_dict(ckpt["scheduler"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(path, f"its optimiser or scheduler state does not fit this run ({first_line(e)})") from e
 
 
 def resume_position(ckpt, global_batch, path):
@@ -217,13 +241,15 @@ class VQTrainer:
         }
         atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
 
-    def resume(self, path):
-        ckpt = load_checkpoint(path, how="nothing to continue from: run without --is_continue first")
-        self.model.load_state_dict(ckpt["vq_model"], strict=True)
+    RESUME_KEYS = ("vq_model", "opt_vq_model", "scheduler", "ep", "total_it")
+
+    def resume(self, path, ckpt=None):
+        """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
+        ckpt = read_resume_checkpoint(path, self.RESUME_KEYS) if ckpt is None else ckpt
+        load_state_checked(self.model, ckpt["vq_model"], path, "the 'vq_model' weights")
         if "quantizer_ema" in ckpt:
             self.model.load_quantizer_state(ckpt["quantizer_ema"])
-        self.optimizer.load_state_dict(ckpt["opt_vq_model"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        restore_optimisation(self.optimizer, self.scheduler, ckpt, "opt_vq_model", path)
         self.best.update(ckpt.get("best", {}))
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
@@ -278,7 +304,9 @@ class VQTrainer:
         return logs
 
     # ---- loop ------------------------------------------------------------------------------------
-    def train(self, train_set, val_set):
+    def train(self, train_set, val_set, resume=None):
+        """Train to max_epoch / max_iters. With --is_continue it continues `resume` (latest.tar's
+        contents, when the caller has read them already) or reads latest.tar."""
         opt, info = self.opt, self.dist
         sampler = GlobalBatchSampler(len(train_set), opt.batch_size, opt.seed, world_size=info.world_size,
                                      rank=info.rank, accum=self.grad_accum)
@@ -296,7 +324,7 @@ class VQTrainer:
         self._setup(steps)
         epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
-            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"), resume)
             say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
         max_iters = opt.max_iters or self.total_iters
         net = wrap_ddp(self.model)

@@ -28,12 +28,13 @@ from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, coun
 from models.mask_transformer.trainer import TransformerTrainer, split_batch
 from models.pipeline import InterMaskGenerator
 from models.vq.build import load_vq
-from models.vq.trainer import latest_path, read_resume_checkpoint, setup_run_dirs
+from models.vq.trainer import setup_run_dirs
 from options.common import resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
 from utils.distributed import distributed_run
 from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
     "interhuman": dict(joints_num=22),

@@ -24,12 +24,13 @@ from torch.utils.data import DataLoader
 from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
 from models.vq.build import build_vq
 from models.vq.losses import GeometricLosses
-from models.vq.trainer import VQTrainer, latest_path, read_resume_checkpoint, setup_run_dirs
+from models.vq.trainer import VQTrainer, setup_run_dirs
 from options.common import resolve_paths
 from options.opt_io import save_options
 from options.vq_option import arg_parse
 from utils.distributed import distributed_run
 from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
     "interhuman": dict(joints_num=22, dim_joint=12),

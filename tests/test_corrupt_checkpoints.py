@@ -22,7 +22,7 @@ TINY_VQ_ARGS = ["--batch_size", "8", "--width", "16", "--code_dim", "16", "--out
 DAMAGES = ("half", "random", "no_entry", "no_weight")
 # what the one error line says for each damage (besides the file's path)
 SAYS = {"half": "truncated or corrupt", "random": "truncated or corrupt", "no_entry": "has no '{entry}' entry",
-        "no_weight": "does not fit this model"}
+        "no_weight": "do not fit this model"}
 
 
 def damage(path, how, entry):

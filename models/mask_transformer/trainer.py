@@ -56,11 +56,11 @@ from models.mask_transformer.length_split import (parse_length_split, part_overh
                                                       split_micro_step)
 from models.mask_transformer.token_cache import TokenCache
 from models.mask_transformer.transformer import MaskingDraws, crop_layout
-from models.vq.trainer import (preserved_rng, progress_line, read_resume_checkpoint, restore_optimisation,
-                               resume_position, say)
+from models.vq.trainer import preserved_rng, progress_line, say
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_reduce_mean, barrier, get_dist, no_sync,
                                seed_all, step_generator, wrap_ddp)
-from utils.files import atomic_torch_save, load_state_checked, rng_state, set_rng_state
+from utils.files import atomic_torch_save, rng_state
+from utils.resume import read_resume_checkpoint, restore_training, resume_position
 
 
 def split_batch(batch, dataset_name):
@@ -173,11 +173,7 @@ class TransformerTrainer:
     def resume(self, path, ckpt=None):
         """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
         ckpt = read_resume_checkpoint(path, self.RESUME_KEYS) if ckpt is None else ckpt
-        load_state_checked(self.model, ckpt["t2m_transformer"], path, "the 't2m_transformer' weights")
-        restore_optimisation(self.optimizer, self.scheduler, ckpt, "opt_t2m_transformer", path)
-        self.best.update(ckpt.get("best", {}))
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
+        restore_training(self, ckpt, path, "t2m_transformer", "opt_t2m_transformer")
         if "step_in_epoch" not in ckpt and "batch_in_epoch" in ckpt:  # older files counted micro-batches
             ckpt["step_in_epoch"] = ckpt["batch_in_epoch"] // self.grad_accum
         saved = int(ckpt.get("length_buckets", 0))
@@ -315,8 +311,7 @@ class TransformerTrainer:
         return step_loss, step_acc
 
     def train(self, train_set, val_set, resume=None):
-        """Train to max_epoch / max_iters. With --is_continue it continues `resume` (latest.tar's
-        contents, when the caller has read them already) or reads latest.tar."""
+        """Train to max_epoch / max_iters; --is_continue continues `resume` (latest.tar's contents)."""
         opt, info = self.opt, self.dist
         sampler, items, train_loader, val_loader = self._loaders(train_set, val_set)
         steps = sampler.steps_per_epoch

@@ -37,11 +37,10 @@ from tqdm import tqdm
 from models.vq.losses import LOSS_NAMES, weighted_total
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, all_reduce_mean, barrier,
                                broadcast_, get_dist, no_sync, seed_all, wrap_ddp)
-from utils.files import (CheckpointError, atomic_torch_save, first_line, load_checkpoint, load_state_checked,
-                         rng_state, set_rng_state)
+from utils.files import atomic_torch_save, rng_state, set_rng_state
+from utils.resume import read_resume_checkpoint, restore_training, resume_position
 
 TRAIN_LOG_KEYS = ["loss"] + LOSS_NAMES + ["loss_commit", "perplexity"]
-CONTINUE_HOW = "nothing to continue from: run without --is_continue first"
 
 
 def setup_run_dirs(opt):
@@ -87,39 +86,6 @@ def say(msg):
     """tqdm-safe console line, from rank 0 only."""
     if get_dist().is_main:
         tqdm.write(msg)
-
-
-def latest_path(opt):
-    """<checkpoints_dir>/<dataset_name>/<name>/model/latest.tar, the file --is_continue resumes."""
-    return os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name, "model", "latest.tar")
-
-
-def read_resume_checkpoint(path, keys):
-    """--is_continue: the checkpoint at `path`, read and checked for the entries `keys` before the run
-    builds or writes anything. Never starts over: an absent file is a MissingFileError, an unreadable
-    or incomplete one a CheckpointError, both one line naming the file."""
-    return load_checkpoint(path, how=CONTINUE_HOW, keys=keys)
-
-
-def restore_optimisation(optimizer, scheduler, ckpt, key, path):
-    """Load the optimiser state `ckpt[key]` and the scheduler state; a state of another model or
-    option set becomes a one-line CheckpointError naming `path`."""
-    try:
-        optimizer.load_state_dict(ckpt[key])
-        scheduler.load_state_dict(ckpt["scheduler"])
-    except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise CheckpointError(path, f"its optimiser or scheduler state does not fit this run ({first_line(e)})") from e
-
-
-def resume_position(ckpt, global_batch, path):
-    """(epoch, global steps done in that epoch, total iterations) of a checkpoint, refusing one
-    written with another global batch (the schedule and the data order would not continue)."""
-    saved = ckpt.get("global_batch")
-    if saved is not None and int(saved) != int(global_batch):
-        raise ValueError(f"{path} was trained with a global batch of {saved} (batch_size x ranks x grad_accum), "
-                         f"this run has {global_batch}: keep the product when resuming")
-    step = ckpt["step_in_epoch"] if "step_in_epoch" in ckpt else ckpt.get("batch_in_epoch", 0)
-    return ckpt["ep"], step, ckpt["total_it"]
 
 
 class GlobalBatchCodebook:
@@ -246,13 +212,9 @@ class VQTrainer:
     def resume(self, path, ckpt=None):
         """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
         ckpt = read_resume_checkpoint(path, self.RESUME_KEYS) if ckpt is None else ckpt
-        load_state_checked(self.model, ckpt["vq_model"], path, "the 'vq_model' weights")
+        restore_training(self, ckpt, path, "vq_model", "opt_vq_model")
         if "quantizer_ema" in ckpt:
             self.model.load_quantizer_state(ckpt["quantizer_ema"])
-        restore_optimisation(self.optimizer, self.scheduler, ckpt, "opt_vq_model", path)
-        self.best.update(ckpt.get("best", {}))
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
         return resume_position(ckpt, self.global_batch, path)
 
     # ---- one step --------------------------------------------------------------------------------

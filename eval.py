@@ -363,7 +363,6 @@ def main(argv=None):
     if opt.mm_num_samples > len(dataset):
         raise EvalError(f"--mm_num_samples {opt.mm_num_samples} exceeds the {len(dataset)} test samples")
     print(f"evaluator: {default_evaluator_dir(opt)}; seed {seed}; device {device}")
-    os.makedirs(os.path.join(run_dir, "eval"), exist_ok=True)
     settings = list(itertools.product(opt.time_steps, opt.cond_scales, opt.topkr))
     grouped = {}  # log name -> ({checkpoint name: source}, model files)
     for ckpt in list_checkpoints(run_dir, opt.which_epoch):
@@ -371,6 +370,7 @@ def main(argv=None):
             entry = grouped.setdefault(log_name, ({}, []))
             entry[0][name] = source
             entry[1].extend(p for p in files if p not in entry[1])
+    os.makedirs(os.path.join(run_dir, "eval"), exist_ok=True)  # every model loaded: now write
     results = {}
     for log_name, (sources, files) in grouped.items():
         path = os.path.join(run_dir, "eval", log_name)
@@ -380,12 +380,13 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """Command-line entry: missing files and bad input end with a one-line error and exit status 2."""
+    """Command-line entry: missing or unreadable files and bad input end with a one-line error and
+    exit status 2."""
     from data.validate import DataError
-    from utils.files import MissingFileError
+    from utils.files import CheckpointError, MissingFileError
     try:
         main(argv)
-    except (EvalError, DataError, MissingFileError) as e:
+    except (EvalError, DataError, MissingFileError, CheckpointError) as e:
         print(f"eval.py: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -10,7 +10,9 @@ Outputs (official layout and names) in <checkpoints_dir>/<dataset>/<name>/animat
 --out_dir), base name infer_<ckpt>_ts<ts>_cs<cs>_topkr<topkr>_<prompt:02d>_<sample:02d>:
   keypoint_npy/<base>_{0,1}.npy      (T, 22, 9) per person: smoothed positions | 6D (zero root)
   keypoint_npy/ik_<base>_{0,1}.npy   the same after the official foot clean-up, smoothed again
-  keypoint_mp4/<base>.mp4 / ik_<base>.mp4   two-view stick figures at 30 fps (or .gif)
+  keypoint_mp4/<base>.mp4 / ik_<base>.mp4   videos at 30 fps (or .gif): --render readable (default, ours:
+                                     framed pair, thick limbs, top view, hand contact, time) or official
+                                     (the official two-view stick figures)
   bvh/<base>_{0,1}.bvh, bvh/<base>.bvh      (ours) per person and both people
   feats/<base>.npy                   (ours) (T, 2, 262) de-normalised features
 Inter-X: smpl_npy/<base>.npy, the raw decoded (T, 56*12) array of both persons (official).
@@ -30,7 +32,7 @@ import torch
 from data.skeleton import FEAT_DIM, FPS
 from options.common import resolve_device
 from options.infer_option import InferOptions
-from utils.files import MissingFileError, fixseed, require_file
+from utils.files import CheckpointError, MissingFileError, fixseed, require_file
 from utils.prompts import MAX_FRAMES, PromptError, check_length, prompts_from_options
 
 MAX_FRAMES_BY_DATASET = {"interhuman": MAX_FRAMES, "interx": 150}
@@ -68,21 +70,42 @@ def _partner_path(path):
     return None, True
 
 
+def read_motion_file(flag, path, read):
+    """read(path) for the motion given with `flag` (--react_to / --edit); an unreadable file, a wrong
+    shape or width, NaN/inf values, or features that come out non-finite (a degenerate pose) become
+    a one-line InferError naming the flag and the file."""
+    try:
+        out = read(path)
+    except (MissingFileError, InferError):
+        raise
+    except (ValueError, OSError, EOFError) as e:  # np.load of a non-.npy / truncated file, bad shapes
+        lines = str(e).strip().splitlines()
+        msg = lines[0] if lines else type(e).__name__
+        raise InferError(f"{flag} {msg if msg.startswith(path) else f'{path}: {msg}'}") from None
+    for person in (out if isinstance(out, tuple) else (out,)):
+        if not np.isfinite(person).all():
+            raise InferError(f"{flag} {path}: the motion's features come out non-finite (degenerate pose, e.g. "
+                             f"zero hip width)")
+    return out
+
+
 def load_pair_features(path):
     """An interaction to edit -> (person 1, person 2) de-normalised features (T, 262) each: a
     (T, 2, 262) file (feats/<base>.npy), or one person's keypoints / features `X_0.npy` or `X_1.npy`
     whose partner file sits next to it."""
-    from prepare.convert_motion import load_person_features
+    from prepare.convert_motion import check_finite, load_npy, load_person_features
     require_file(path, "give feats/<base>.npy or keypoint_npy/<base>_0.npy from an earlier infer.py run")
-    arr = np.load(path, mmap_mode="r")
+    arr = load_npy(path)
     if arr.ndim == 3 and arr.shape[1:] == (2, FEAT_DIM):
+        check_finite(arr, path)
         return np.asarray(arr[:, 0], np.float32), np.asarray(arr[:, 1], np.float32)
     other, first = _partner_path(path)
     if other is None:
         raise InferError(f"--edit {path}: shape {arr.shape}; give a (T, 2, 262) file or one of a pair "
                          f"of files named *_0.npy / *_1.npy")
     require_file(other, "--edit needs both persons' files (*_0.npy and *_1.npy)")
-    a, b = load_person_features(path), load_person_features(other)
+    a = load_person_features(path)
+    b = read_motion_file("--edit", other, load_person_features)   # errors name the partner file
     n = min(len(a), len(b))
     return (a[:n], b[:n]) if first else (b[:n], a[:n])
 
@@ -160,14 +183,14 @@ def prepare_inputs(opt, max_frames):
         raise InferError("--edit_span needs --edit FILE")
     if opt.react_to:
         from prepare.convert_motion import load_person_features
-        m1 = load_person_features(opt.react_to)
+        m1 = read_motion_file("--react_to", opt.react_to, load_person_features)
         n = _cap_length(len(m1), max_frames, f"--react_to {opt.react_to}")
         check_length(n, f"--react_to {opt.react_to}", max_frames=max_frames)
         return prompts, ("react", m1[:n])
     if opt.edit:
         if opt.edit_span is None:
             raise InferError("--edit needs --edit_span START END (seconds)")
-        a, b = load_pair_features(opt.edit)
+        a, b = read_motion_file("--edit", opt.edit, load_pair_features)
         n = _cap_length(len(a), max_frames, f"--edit {opt.edit}")
         check_length(n, f"--edit {opt.edit}", max_frames=max_frames)
         start, end = (int(round(s * FPS)) for s in opt.edit_span)
@@ -197,8 +220,8 @@ def run(opt):
     vq_epoch = opt.vq_which_epoch if explicit_vq else getattr(run_opt, "vq_which_epoch", None)
     renderer = None
     if opt.format != "none" and opt.dataset_name != "interx":
-        from utils.plot_script import StickFigureRenderer
-        renderer = StickFigureRenderer(dpi=opt.video_dpi)
+        from utils.render import make_renderer
+        renderer = make_renderer(opt.render, dpi=opt.video_dpi)
     files, avg_time = [], {}
     try:
         for ckpt in ckpts:
@@ -238,11 +261,12 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """Command-line entry: bad input ends with a one-line error and exit status 2."""
+    """Command-line entry: bad input (prompts, motion files, missing or unreadable checkpoints) ends
+    with a one-line error and exit status 2."""
     from utils.plot_script import VideoBackendError
     try:
         main(argv)
-    except (PromptError, InferError, MissingFileError, VideoBackendError) as e:
+    except (PromptError, InferError, MissingFileError, CheckpointError, VideoBackendError) as e:
         print(f"infer.py: error: {e}", file=sys.stderr)
         return 2
     return 0

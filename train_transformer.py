@@ -33,7 +33,8 @@ from options.common import resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
 from utils.distributed import distributed_run
-from utils.files import MissingFileError, fixseed
+from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
     "interhuman": dict(joints_num=22),
@@ -95,8 +96,10 @@ def main(argv=None):
     with distributed_run(opt) as info:
         device = info.device
         fixseed(opt.seed)
-        setup_run_dirs(opt)
+        # --is_continue never starts over: latest.tar is read and checked before anything is written
+        resume = read_resume_checkpoint(latest_path(opt), TransformerTrainer.RESUME_KEYS) if opt.is_continue else None
         vq, vq_opt = load_vq(opt.checkpoints_dir, opt.dataset_name, opt.vq_name, opt.vq_which_epoch, device)
+        setup_run_dirs(opt)
         opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
         if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
             check_resume_options(opt)
@@ -119,7 +122,7 @@ def main(argv=None):
             writer = SummaryWriter(opt.log_dir)
         trainer = TransformerTrainer(opt, model, vq, device, eval_fn=eval_fn, writer=writer)
         try:
-            trainer.train(train_set, val_set)
+            trainer.train(train_set, val_set, resume)
         finally:
             if writer is not None:
                 writer.close()
@@ -127,11 +130,13 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """main() with one-line errors for missing files instead of a traceback."""
+    """main() with one-line errors for missing, unreadable or incomplete files and unusable data
+    instead of a traceback."""
+    from data.validate import DataError
     try:
         main(argv)
-    except MissingFileError as e:
-        print(f"train_transformer.py: {e}", file=sys.stderr)
+    except (MissingFileError, CheckpointError, DataError) as e:
+        print(f"train_transformer.py: error: {e}", file=sys.stderr)
         return 1
     return 0
 

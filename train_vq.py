@@ -16,6 +16,7 @@ best_top1}.tar, log/ (TensorBoard), eval/evaluation_training.log}. Downstream sc
 `model/best_fid.tar` by default (--vq_which_epoch), which exists only after a `--do_eval` run.
 """
 import os
+import sys
 
 import torch
 from torch.utils.data import DataLoader
@@ -28,7 +29,8 @@ from options.common import resolve_paths
 from options.opt_io import save_options
 from options.vq_option import arg_parse
 from utils.distributed import distributed_run
-from utils.files import fixseed
+from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
     "interhuman": dict(joints_num=22, dim_joint=12),
@@ -106,6 +108,8 @@ def main(argv=None):
     with distributed_run(opt) as info:
         device = info.device
         fixseed(opt.seed)
+        # --is_continue never starts over: latest.tar is read and checked before anything is written
+        resume = read_resume_checkpoint(latest_path(opt), VQTrainer.RESUME_KEYS) if opt.is_continue else None
         setup_run_dirs(opt)
         if info.is_main:
             save_options(opt, opt.save_root)
@@ -128,12 +132,23 @@ def main(argv=None):
             writer = SummaryWriter(opt.log_dir)
         trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=writer)
         try:
-            trainer.train(train_set, val_set)
+            trainer.train(train_set, val_set, resume)
         finally:
             if writer is not None:
                 writer.close()
     return trainer
 
 
+def cli(argv=None):
+    """main() with one-line errors for missing, unreadable or incomplete files and unusable data."""
+    from data.validate import DataError
+    try:
+        main(argv)
+    except (MissingFileError, CheckpointError, DataError) as e:
+        print(f"train_vq.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

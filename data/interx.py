@@ -66,12 +66,25 @@ def _read_clip(h5, clip_id, path):
     """(T, 56, 6) float32 of one clip, or ClipProblem."""
     if clip_id not in h5:
         raise ClipProblem("missing motion", path, f"no entry {clip_id!r}")
-    arr = np.asarray(h5[clip_id][:], dtype=np.float32)
+    try:
+        arr = np.asarray(h5[clip_id][()], dtype=np.float32)
+    except Exception as e:  # a group, strings, a damaged chunk
+        raise ClipProblem("unreadable entry", path, f"{clip_id}: cannot read ({type(e).__name__}: "
+                                                    f"{str(e).splitlines()[0] if str(e) else ''})") from None
     if arr.ndim != 3 or arr.shape[1:] != (JOINTS, 6):
         raise ClipProblem("wrong shape", path, f"{clip_id}: expected (T, {JOINTS}, 6), got {arr.shape}")
     if not np.isfinite(arr).all():
         raise ClipProblem("non-finite values", path, f"{clip_id}: {int((~np.isfinite(arr)).sum())} NaN/inf")
     return arr
+
+
+def _open_h5(path):
+    """The split's h5 file, or a one-line DataError naming it when it is not readable HDF5."""
+    try:
+        return _h5py().File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read as HDF5 ({str(e).splitlines()[0] if str(e) else 'OSError'}); "
+                        f"download the Inter-X release again") from None
 
 
 def _split_h5(opt, split):
@@ -93,7 +106,7 @@ class InterXMotion(data.Dataset):
         path = _split_h5(opt, split)
         self.clip_ids, self.data = [], []
         report = ClipReport(f"InterXMotion({split})")
-        with _h5py().File(path, "r") as h5:
+        with _open_h5(path) as h5:
             for clip_id in read_split_ids(opt.data_root, split, split_dir="splits"):
                 try:
                     motion = _read_clip(h5, clip_id, path)
@@ -174,7 +187,7 @@ class InterXText2Motion(data.Dataset):
         text_dir = os.path.join(opt.data_root, "texts_processed")
         entries = []
         report = ClipReport(f"InterXText2Motion({split})")
-        with _h5py().File(path, "r") as h5:
+        with _open_h5(path) as h5:
             for clip_id in read_split_ids(opt.data_root, split, split_dir="splits"):
                 try:
                     motion = _read_clip(h5, clip_id, path)

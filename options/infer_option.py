@@ -36,5 +36,10 @@ class InferOptions(EvalT2MOptions):
         p.add_argument("--save_feats", type=str2bool, default=True,
                        help="(ours) also write feats/<base>.npy (T, 2, 262) de-normalised features "
                             "(exact input for --edit / --react_to)")
+        p.add_argument("--render", type=str, default="readable", choices=["readable", "official"],
+                       help="(ours) video picture: readable = one framed view with thick limbs, a view from "
+                            "above with the pelvis paths, a hand-contact marker and the time; official = "
+                            "the official two-view stick figures")
         p.add_argument("--video_dpi", type=int, default=100,
-                       help="(ours) video resolution: the official 20x10-inch figure at this dpi (100 = 2000x1000)")
+                       help="(ours) video resolution: readable 16x9 inches, official 20x10 inches at this "
+                            "dpi (100 = 1600x900 / 2000x1000)")

@@ -89,12 +89,39 @@ def keypoints_to_features(kp):
                            rot[:-1].reshape(T - 1, 126), foot_contacts(pos)], axis=1).astype(np.float32)
 
 
+def load_npy(path):
+    """One .npy array; ValueError naming `path` for another kind of file, a truncated array or an
+    .npz archive."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        kind = "an .npz archive" if magic.startswith(b"PK") else "not an .npy file"
+        raise ValueError(f"{path}: {kind}; give a single .npy array")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{path}: cannot read the .npy array, truncated or damaged ({detail})") from None
+
+
+def check_finite(arr, path):
+    """ValueError naming `path` unless `arr` is a real-valued array without NaN/inf."""
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: a motion array holds numbers, this one holds {arr.dtype}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = f" (first at frame {int(np.argwhere(bad)[0][0])})" if arr.ndim else ""
+        raise ValueError(f"{path}: {int(bad.sum())} NaN/inf values{where}; the motion must be finite")
+
+
 def load_person_features(path, which=0):
     """One person's de-normalised features (T', 262) from any of: a (T, 262) feature file, a
     (T, 2, 262) pair (person `which`), (T, 22, 9) keypoints (T' = T-1, same frame), an InterHuman
-    person file (T, >=312) or raw (T, 192) (T' = T-1, put in its own canonical frame)."""
+    person file (T, >=312) or raw (T, 192) (T' = T-1, put in its own canonical frame). A file holding
+    NaN/inf or of another shape is a ValueError naming it."""
     require_file(path, "give a .npy motion (infer.py keypoints, 262-d features or an InterHuman file)")
-    arr = np.load(path, allow_pickle=False)
+    arr = load_npy(path)
+    check_finite(arr, path)
     if arr.ndim == 2 and arr.shape[1] == sk.FEAT_DIM:
         return arr.astype(np.float32)
     if arr.ndim == 3 and arr.shape[1:] == (2, sk.FEAT_DIM):

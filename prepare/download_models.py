@@ -8,7 +8,7 @@
 * CLIP: the weights file `clip-anytorch` knows for "ViT-L/14@336px" (checked against its SHA-256). It is
   the frozen text tower of `--text_encoder clip` (the official one); `--text_encoder minilm` needs nothing.
 * Pretrained: the official Google-Drive folder of the InterMask release (vq_default, trans_default under
-  interhuman/ and interx/), fetched with `gdown` (`pip install gdown`; not otherwise needed).
+  interhuman/ and interx/), fetched with `gdown` (in requirements.txt).
 * Stats: global_mean.npy / global_std.npy of the official repository (InterGen's statistics).
 Each part reports one line: where the files are, or why they could not be fetched.
 """

@@ -127,6 +127,30 @@ def test_settings_checkpoints_and_gif(run, tmp_path):
     assert Image.open(tmp_path / "keypoint_mp4" / names[0]).n_frames == 8
 
 
+@pytest.mark.parametrize("render", [None, "official"])
+def test_render_picks_the_picture(run, tmp_path, render):
+    """Default: the readable picture (utils/render.py); --render official: utils/plot_script.py's, frame
+    for frame the picture each renderer draws of the saved keypoints."""
+    from PIL import Image
+    from utils.plot_script import StickFigureRenderer
+    from utils.render import ReadableRenderer
+    extra = [] if render is None else ["--render", render]
+    _infer(run, "--text", "two people hug#8f", "--format", "gif", "--bvh", "False", "--foot_ik", "False",
+           "--out_dir", str(tmp_path / "out"), *extra)
+    base = "infer_best_fid_ts2_cs2.0_topkr0.9_00_00"
+    kps = [np.load(tmp_path / "out" / "keypoint_npy" / f"{base}_{j}.npy")[..., :3] for j in (0, 1)]
+    ref = (StickFigureRenderer if render == "official" else ReadableRenderer)(dpi=12)
+    ref.render(str(tmp_path / "ref.gif"), kps, "two people hug")
+    ref.close()
+    got, want = Image.open(tmp_path / "out" / "keypoint_mp4" / f"{base}.gif"), Image.open(tmp_path / "ref.gif")
+    assert got.size == want.size == ((240, 120) if render == "official" else (192, 108))
+    assert got.n_frames == want.n_frames == 8
+    for k in range(8):
+        got.seek(k)
+        want.seek(k)
+        np.testing.assert_array_equal(np.asarray(got.convert("RGB")), np.asarray(want.convert("RGB")))
+
+
 def test_react_to_keeps_person_one(run, default_outputs, tmp_path):
     src = os.path.join(default_outputs["out_dir"], "keypoint_npy", "infer_best_fid_ts2_cs2.0_topkr0.9_01_00_0.npy")
     _infer(run, "--text", "the other one answers", "--react_to", src, "--format", "none", "--bvh", "False",

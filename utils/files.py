@@ -1,5 +1,5 @@
-"""File helpers every component uses: atomic checkpoint writes and one-line errors for missing files
-that name the command fetching them."""
+"""File helpers every component uses: atomic checkpoint writes, and one-line errors for missing files
+(naming the command fetching them) and for unreadable or incomplete checkpoints."""
 import os
 import random
 
@@ -13,6 +13,22 @@ class MissingFileError(FileNotFoundError):
     def __init__(self, path, how):
         super().__init__(f"missing {path}: {how}")
         self.path = path
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint exists but cannot be used (truncated, not a checkpoint, an entry or a weight missing,
+    shapes of another model). The message is one line naming the file and what is wrong."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"checkpoint {path}: {problem}")
+        self.path = path
+
+
+def first_line(err):
+    """'<ExceptionType>: <first sentence of its message>' (torch's load errors run over many lines)."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].split(". ")[0] if lines else ""
+    return f"{type(err).__name__}: {text}".rstrip(": ")
 
 
 def require_file(path, how):
@@ -36,13 +52,34 @@ def atomic_torch_save(obj, path):
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, how="train it first", map_location="cpu"):
-    """torch.load with a one-line error when the file is missing or unreadable."""
+def load_checkpoint(path, how="train it first", map_location="cpu", keys=()):
+    """torch.load -> the checkpoint dict. One-line errors: MissingFileError when the file is absent,
+    CheckpointError when it is unreadable (truncated, random bytes), not a dict, or lacks one of the
+    top-level entries `keys`."""
     require_file(path, how)
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # corrupt / truncated file
-        raise RuntimeError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # truncated / corrupt / not a torch file
+        raise CheckpointError(path, f"cannot be read, the file is truncated or corrupt ({first_line(e)})") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(path, f"holds a {type(ckpt).__name__}, not a checkpoint dict")
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise CheckpointError(path, f"has no {', '.join(repr(k) for k in missing)} entry "
+                                    f"(entries: {', '.join(sorted(map(str, ckpt)))})")
+    return ckpt
+
+
+def load_state_checked(module, state, path, what, strict=True):
+    """module.load_state_dict(state, strict) with a one-line CheckpointError naming `path` and the
+    first missing / unexpected / mis-shaped weights instead of torch's many-line report. `what`
+    names the weights, e.g. "the 'vq_model' weights"."""
+    try:
+        return module.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        details = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+        detail = "; ".join(details)[:300] if details else first_line(e)
+        raise CheckpointError(path, f"{what} do not fit this model: {detail}") from e
 
 
 def fixseed(seed):

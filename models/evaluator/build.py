@@ -12,7 +12,7 @@ from models.evaluator.interclip import InterCLIP, evaluator_config, strip_prefix
 from models.evaluator.interx_matching import InterXMatchingModel
 from models.evaluator.wrappers import InterCLIPWrapper, InterXWrapper
 from options.opt_io import read_opt_txt
-from utils.files import load_checkpoint, require_file
+from utils.files import CheckpointError, load_checkpoint, require_file
 
 HOW_INTERHUMAN = ("run `bash prepare/download_evaluator.sh` (official InterCLIP), or train one with "
                   "`python train_evaluator.py` and pass --eval_model_dir")
@@ -40,7 +40,7 @@ def load_interclip(model_dir, device="cpu"):
     try:
         model.load_state_dict(strip_prefix(sd), strict=True)
     except RuntimeError as e:
-        raise RuntimeError(f"{ckpt_path} does not match {yaml_path}: {str(e).splitlines()[0]}") from e
+        raise CheckpointError(ckpt_path, f"does not match {yaml_path}: {str(e).splitlines()[0]}") from e
     return model.to(device).eval()
 
 
@@ -52,7 +52,7 @@ def load_interx_evaluator(hhi_dir, device="cpu"):
     unit_length = 4
     if os.path.isfile(opt_path):
         unit_length = int(read_opt_txt(opt_path).get("unit_length", 4))
-    ckpt = load_checkpoint(ckpt_path, HOW_INTERX)
+    ckpt = load_checkpoint(ckpt_path, HOW_INTERX, keys=("movement_encoder", "text_encoder", "motion_encoder"))
     mv, tx, mo = ckpt["movement_encoder"], ckpt["text_encoder"], ckpt["motion_encoder"]
     sizes = {"dim_pose": mv["main.0.weight"].shape[1], "dim_movement_enc_hidden": mv["main.0.weight"].shape[0],
              "dim_movement_latent": mv["main.3.weight"].shape[0], "dim_word": tx["pos_emb.weight"].shape[0],

@@ -11,10 +11,12 @@ official defaults (e.g. text_encoder = clip).
 import argparse
 import os
 
+import torch
+
 from models.mask_transformer.transformer import MaskTransformer
 from models.text_encoders import TEXT_WIDTHS, build_text_tower
 from options.opt_io import load_options
-from utils.files import load_checkpoint, require_file
+from utils.files import CheckpointError, load_checkpoint, load_state_checked, require_file
 
 # option name -> (MaskTransformer argument, official default)
 MODEL_OPTIONS = {
@@ -110,9 +112,11 @@ def load_transformer(run_dir_or_opt, ckpt_file="best_fid", device="cpu", with_te
     ckpt = load_checkpoint(path, how=f"train it with train_transformer.py --name {os.path.basename(run_dir)} "
                                      "or fetch it with `python prepare/download_models.py`")
     state = ckpt["t2m_transformer"] if "t2m_transformer" in ckpt else ckpt
+    if not state or not all(torch.is_tensor(v) for v in state.values()):  # neither the entry nor a state dict
+        raise CheckpointError(path, f"has no 't2m_transformer' entry (entries: {', '.join(sorted(map(str, ckpt)))})")
     state = {k: v for k, v in state.items() if not k.startswith("clip_")}
     model = build_transformer(opt, "cpu", with_text_tower=False)
-    model.load_state_dict(state, strict=True)
+    load_state_checked(model, state, path, "the 't2m_transformer' weights")
     model = model.to(device).eval()
     if with_text_tower:
         model.set_text_tower(text_tower_for(opt, device))

@@ -56,10 +56,11 @@ from models.mask_transformer.length_split import (parse_length_split, part_overh
                                                       split_micro_step)
 from models.mask_transformer.token_cache import TokenCache
 from models.mask_transformer.transformer import MaskingDraws, crop_layout
-from models.vq.trainer import preserved_rng, progress_line, resume_position, say
+from models.vq.trainer import preserved_rng, progress_line, say
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_reduce_mean, barrier, get_dist, no_sync,
                                seed_all, step_generator, wrap_ddp)
-from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from utils.files import atomic_torch_save, rng_state
+from utils.resume import read_resume_checkpoint, restore_training, resume_position
 
 
 def split_batch(batch, dataset_name):
@@ -167,14 +168,12 @@ class TransformerTrainer:
                  "best": dict(self.best)}
         atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
 
-    def resume(self, path):
-        ckpt = load_checkpoint(path, how="nothing to continue from: run without --is_continue first")
-        self.model.load_state_dict(ckpt["t2m_transformer"], strict=True)
-        self.optimizer.load_state_dict(ckpt["opt_t2m_transformer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.best.update(ckpt.get("best", {}))
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
+    RESUME_KEYS = ("t2m_transformer", "opt_t2m_transformer", "scheduler", "ep", "total_it")
+
+    def resume(self, path, ckpt=None):
+        """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
+        ckpt = read_resume_checkpoint(path, self.RESUME_KEYS) if ckpt is None else ckpt
+        restore_training(self, ckpt, path, "t2m_transformer", "opt_t2m_transformer")
         if "step_in_epoch" not in ckpt and "batch_in_epoch" in ckpt:  # older files counted micro-batches
             ckpt["step_in_epoch"] = ckpt["batch_in_epoch"] // self.grad_accum
         saved = int(ckpt.get("length_buckets", 0))
@@ -311,7 +310,8 @@ class TransformerTrainer:
         self.optimizer.step()
         return step_loss, step_acc
 
-    def train(self, train_set, val_set):
+    def train(self, train_set, val_set, resume=None):
+        """Train to max_epoch / max_iters; --is_continue continues `resume` (latest.tar's contents)."""
         opt, info = self.opt, self.dist
         sampler, items, train_loader, val_loader = self._loaders(train_set, val_set)
         steps = sampler.steps_per_epoch
@@ -320,7 +320,7 @@ class TransformerTrainer:
                      "top1": -float("inf")}
         epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
-            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"), resume)
             say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
         max_iters = min(opt.max_iters or self.total_iters, self.total_iters)
         net = wrap_ddp(TrainStep(self.model))

@@ -12,7 +12,7 @@ import torch
 from models.vq.encdec import vq_layout
 from models.vq.model import RVQVAE
 from options.opt_io import load_options
-from utils.files import MissingFileError, load_checkpoint
+from utils.files import MissingFileError, load_checkpoint, load_state_checked
 
 VQ_DEFAULTS = dict(dataset_name="interhuman", nb_code=1024, code_dim=512, output_emb_width=512, down_t=2,
                    stride_t=2, width=512, depth=2, dilation_growth_rate=3, vq_act="relu", vq_norm=None,
@@ -61,7 +61,8 @@ def load_vq(checkpoints_dir, dataset_name, vq_name, which_epoch="best_fid", devi
 
     Reads `<checkpoints_dir>/<dataset_name>/<vq_name>/opt.yaml` (or the official opt.txt) and the
     weights `model/<which_epoch>.tar` (entry 'vq_model', loaded strict). Missing files raise a one-line
-    MissingFileError saying which file and what to run."""
+    MissingFileError saying which file and what to run; an unreadable or incomplete checkpoint a
+    one-line CheckpointError naming it."""
     run = vq_run_dir(checkpoints_dir, dataset_name, vq_name)
     how = _how_to_get(dataset_name, vq_name)
     if not (os.path.isfile(os.path.join(run, "opt.yaml")) or os.path.isfile(os.path.join(run, "opt.txt"))):
@@ -69,11 +70,9 @@ def load_vq(checkpoints_dir, dataset_name, vq_name, which_epoch="best_fid", devi
     opts = load_options(run)
     opts.setdefault("dataset_name", dataset_name)
     ckpt_path = os.path.join(run, "model", f"{which_epoch}.tar")
-    ckpt = load_checkpoint(ckpt_path, how=how, map_location="cpu")
-    if "vq_model" not in ckpt:
-        raise KeyError(f"{ckpt_path} has no 'vq_model' entry (keys: {sorted(ckpt)})")
+    ckpt = load_checkpoint(ckpt_path, how=how, map_location="cpu", keys=("vq_model",))
     model = build_vq(opts)
-    model.load_state_dict(ckpt["vq_model"], strict=True)
+    load_state_checked(model, ckpt["vq_model"], ckpt_path, "the 'vq_model' weights")
     if "quantizer_ema" in ckpt:
         model.load_quantizer_state(ckpt["quantizer_ema"])
     model.to(torch.device(device)).eval()

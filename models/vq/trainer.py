@@ -37,7 +37,8 @@ from tqdm import tqdm
 from models.vq.losses import LOSS_NAMES, weighted_total
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, all_reduce_mean, barrier,
                                broadcast_, get_dist, no_sync, seed_all, wrap_ddp)
-from utils.files import atomic_torch_save, load_checkpoint, rng_state, set_rng_state
+from utils.files import atomic_torch_save, rng_state, set_rng_state
+from utils.resume import read_resume_checkpoint, restore_training, resume_position
 
 TRAIN_LOG_KEYS = ["loss"] + LOSS_NAMES + ["loss_commit", "perplexity"]
 
@@ -85,17 +86,6 @@ def say(msg):
     """tqdm-safe console line, from rank 0 only."""
     if get_dist().is_main:
         tqdm.write(msg)
-
-
-def resume_position(ckpt, global_batch, path):
-    """(epoch, global steps done in that epoch, total iterations) of a checkpoint, refusing one
-    written with another global batch (the schedule and the data order would not continue)."""
-    saved = ckpt.get("global_batch")
-    if saved is not None and int(saved) != int(global_batch):
-        raise ValueError(f"{path} was trained with a global batch of {saved} (batch_size x ranks x grad_accum), "
-                         f"this run has {global_batch}: keep the product when resuming")
-    step = ckpt["step_in_epoch"] if "step_in_epoch" in ckpt else ckpt.get("batch_in_epoch", 0)
-    return ckpt["ep"], step, ckpt["total_it"]
 
 
 class GlobalBatchCodebook:
@@ -217,16 +207,14 @@ class VQTrainer:
         }
         atomic_torch_save(state, os.path.join(self.model_dir, f"{name}.tar"))
 
-    def resume(self, path):
-        ckpt = load_checkpoint(path, how="nothing to continue from: run without --is_continue first")
-        self.model.load_state_dict(ckpt["vq_model"], strict=True)
+    RESUME_KEYS = ("vq_model", "opt_vq_model", "scheduler", "ep", "total_it")
+
+    def resume(self, path, ckpt=None):
+        """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
+        ckpt = read_resume_checkpoint(path, self.RESUME_KEYS) if ckpt is None else ckpt
+        restore_training(self, ckpt, path, "vq_model", "opt_vq_model")
         if "quantizer_ema" in ckpt:
             self.model.load_quantizer_state(ckpt["quantizer_ema"])
-        self.optimizer.load_state_dict(ckpt["opt_vq_model"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.best.update(ckpt.get("best", {}))
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
         return resume_position(ckpt, self.global_batch, path)
 
     # ---- one step --------------------------------------------------------------------------------
@@ -278,7 +266,9 @@ class VQTrainer:
         return logs
 
     # ---- loop ------------------------------------------------------------------------------------
-    def train(self, train_set, val_set):
+    def train(self, train_set, val_set, resume=None):
+        """Train to max_epoch / max_iters. With --is_continue it continues `resume` (latest.tar's
+        contents, when the caller has read them already) or reads latest.tar."""
         opt, info = self.opt, self.dist
         sampler = GlobalBatchSampler(len(train_set), opt.batch_size, opt.seed, world_size=info.world_size,
                                      rank=info.rank, accum=self.grad_accum)
@@ -296,7 +286,7 @@ class VQTrainer:
         self._setup(steps)
         epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
-            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"))
+            epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"), resume)
             say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
         max_iters = opt.max_iters or self.total_iters
         net = wrap_ddp(self.model)

@@ -141,3 +141,28 @@ def write_random_vq_run(ckpt_dir, vq_cfg, name="vq_tiny", seed=0):
     sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
     atomic_torch_save({"vq_model": sd}, os.path.join(vq_dir, "model", "best_fid.tar"))
     return vq_dir
+
+
+def assert_best_checkpoints_match_log(run_dir, best, weights_key):
+    """After a one-epoch training run with --do_eval: the trainer's best FID / top-1 are the values the
+    evaluation log printed for the generated motions (one evaluation), a real FID (finite, > 0), and
+    best_fid.tar / best_top1.tar hold that epoch's weights (equal to latest.tar's) and that record."""
+    import re
+
+    import torch
+
+    from utils.files import load_checkpoint
+    with open(os.path.join(run_dir, "eval", "evaluation_training.log")) as f:
+        log = f.read()
+    fids = [float(v) for v in re.findall(r"---> \[gen\] FID: (\S+)", log)]
+    tops = [float(v) for v in re.findall(r"---> \[gen\] R_precision: \(top 1\): (\S+)", log)]
+    assert len(fids) == len(tops) == 1, log
+    assert np.isfinite(best["fid"]) and best["fid"] > 0 and abs(best["fid"] - fids[0]) <= 5e-5, (best, fids)
+    assert 0 <= best["top1"] <= 1 and abs(best["top1"] - tops[0]) <= 5e-5, (best, tops)
+    latest = load_checkpoint(os.path.join(run_dir, "model", "latest.tar"))
+    for name in ("best_fid", "best_top1"):
+        ck = load_checkpoint(os.path.join(run_dir, "model", f"{name}.tar"))
+        assert ck["ep"] == 1 and ck["best"][name[5:]] == best[name[5:]], (name, ck["ep"], ck["best"])
+        assert ck[weights_key].keys() == latest[weights_key].keys()
+        for k, v in latest[weights_key].items():
+            assert torch.equal(ck[weights_key][k], v), f"{name}.tar {k} differs from latest.tar"

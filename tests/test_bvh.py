@@ -169,11 +169,13 @@ def test_bad_inputs(tmp_path):
 def test_round_trip_on_synthetic_dataset(tmp_path):
     """Clips of the embedded synthetic dataset (positions and rotations agree), through the dataset
     processing (person 2 in person 1's frame) and the keypoint export, survive the BVH round trip."""
-    writer = pytest.importorskip("data.synthetic.writer")
+    from data.synthetic import writer
     from prepare.convert_motion import features_to_keypoints, interhuman_to_features
     writer.write_dataset(str(tmp_path / "syn"), 2, seed=1, fractions=(1.0, 0.0, 0.0), log=lambda *a: None)
     folder = tmp_path / "syn" / "motions_processed"
-    for name in sorted(os.listdir(folder / "person1")):
+    names = sorted(os.listdir(folder / "person1"))
+    assert len(names) == 2, names
+    for name in names:
         feats = interhuman_to_features(np.load(folder / "person1" / name), np.load(folder / "person2" / name))
         kps = [features_to_keypoints(f) for f in feats]
         for rotations in ("6d", "fit"):

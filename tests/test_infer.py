@@ -198,10 +198,14 @@ def test_bad_input_one_line_errors(run, tmp_path, capsys, extra, match):
     assert not os.path.exists(tmp_path / "keypoint_npy")
 
 
-def test_interx_raw_output(tmp_path):
-    """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit."""
+def test_interx_raw_output(tmp_path, monkeypatch):
+    """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit.
+    Its values: per frame and joint [person 1 6D | person 2 6D], each person the VQ's decoding of the
+    generated tokens (no normalisation for Inter-X)."""
     import infer
+    from models.mask_transformer import sampler
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.vq.build import load_vq
     from utils.files import atomic_torch_save
     from utils.prompts import PromptError
     torch.set_num_threads(1)
@@ -215,9 +219,18 @@ def test_interx_raw_output(tmp_path):
     atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(opt))},
                       str(ckpt / "interx" / "trans_x" / "model" / "best_fid.tar"))
     args = ["--checkpoints_dir", str(ckpt), "--dataset_name", "interx", "--name", "trans_x"] + FAST
+    generated = []
+    real_generate = sampler.generate
+    monkeypatch.setattr(sampler, "generate", lambda *a, **k: generated.append(real_generate(*a, **k)) or generated[-1])
     infer.main(args + ["--text", "two people hug#16f", "--out_dir", str(tmp_path / "out")])
     assert os.listdir(tmp_path / "out") == ["smpl_npy"]
     arr = np.load(tmp_path / "out" / "smpl_npy" / "infer_best_fid_ts2_cs2.0_topkr0.9_00_00.npy")
-    assert arr.shape == (16, 56 * 12) and np.isfinite(arr).all()
+    assert arr.shape == (16, 56 * 12) and arr.dtype == np.float32 and np.isfinite(arr).all()
+    assert len(generated) == 1 and generated[0].shape == (1, 2 * 5 * 4)          # 16 frames = 4 token steps
+    vq, _ = load_vq(str(ckpt), "interx", "vq_x")
+    with torch.no_grad():
+        people = [vq.forward_decoder(generated[0][:, k * 20:(k + 1) * 20, None])[0].numpy() for k in (0, 1)]
+    assert people[0].shape == (16, 56, 6) and not np.allclose(people[0], people[1])
+    np.testing.assert_allclose(arr.reshape(16, 56, 12), np.concatenate(people, axis=-1), rtol=1e-5, atol=1e-6)
     with pytest.raises(PromptError, match=r"4\.\.150 frames"):
         infer.main(args + ["--text", "two people hug#6s", "--out_dir", str(tmp_path / "out")])

@@ -148,6 +148,58 @@ def test_contacts_and_canonicalisation(dataset):
     assert 0.03 < np.mean(lifted) < 0.5, "contacts do not take both values"
 
 
+# The smallest spread over the dataset a feature column may have. A z-score normalisation divides each
+# column by its spread, so an exactly constant column is 0/0. No column of the representation is constant
+# by construction (every joint's position, velocity and local rotation can change; the 4 contacts are
+# binary and take both values), so the bound holds for all 262. The least moving columns are the diagonal
+# 6D entries of joints that only sway by a few degrees (cos a = 1 - a^2/2 moves to second order): about
+# 4e-4 here, far above the float32 resolution of an entry near 1 (6e-8).
+MIN_COLUMN_STD = 1e-4
+
+
+def test_no_feature_column_is_constant(dataset):
+    """Every joint moves, as in motion capture: over all frames of all clips (both people, person 2 in
+    person 1's frame, as the trainers read them) every one of the 262 feature columns varies."""
+    from data.process import canonicalise_pair
+    from data.skeleton import FEAT_DIM, JOINT_NAMES, ROT
+    from data.validate import load_interhuman_clip
+    root, meta = dataset
+    feats = []
+    for cid in meta["clips"]:
+        raw1, raw2, _ = load_interhuman_clip(root, cid, 15, 300, need_text=False)
+        feats += list(canonicalise_pair(raw1, raw2))
+    std = np.concatenate(feats).astype(np.float64).std(0)                      # (262,)
+    assert std.shape == (FEAT_DIM,)
+    low = np.flatnonzero(std < MIN_COLUMN_STD)
+    joints = sorted({JOINT_NAMES[1 + (c - ROT.start) // 6] for c in low if ROT.start <= c < ROT.stop})
+    assert len(low) == 0, f"{len(low)} constant feature columns {low.tolist()} (rotations of {joints})"
+
+
+def test_micro_motion_keeps_the_clip_and_moves_every_rotation():
+    """The micro-motion has its own random stream (same length, captions, actor and side as without it),
+    moves joints by centimetres, not more, and the limb roll leaves every position exactly in place."""
+    from data.skeleton import PARENTS
+    from data.synthetic.choreography import generate_clip
+    from data.synthetic.micro_motion import MicroMotion, add_roll_and_leaves
+    from data.synthetic.skeleton_fk import forward_kinematics
+    for kind in ("handshake", "wave"):
+        still, lively = (generate_clip(kind, 4, micro_motion=m) for m in (False, True))
+        assert (still.num_frames, still.captions, still.actor, still.params) == \
+            (lively.num_frames, lively.captions, lively.actor, lively.params)
+        for a, b in zip(still.people, lively.people):
+            moved = np.linalg.norm(a["pos"] - b["pos"], axis=-1)                # (T, 22)
+            assert 0.005 < moved.max() < 0.06, f"{kind}: micro-motion moves a joint by {moved.max():.3f} m"
+    person = still.people[0]
+    local = person["local"].copy()
+    micro = MicroMotion.sample(np.random.default_rng(0), len(local))
+    add_roll_and_leaves(local, person["offsets"], micro)
+    pos, _ = forward_kinematics(local, person["root"], person["offsets"])
+    assert np.abs(pos - person["pos"]).max() < 1e-9
+    rolled = [j for j in range(1, 22) if j in micro.roll or j in micro.leaf or PARENTS[j] in micro.roll]
+    change = np.abs(local[:, rolled] - person["local"][:, rolled]).max(axis=(0, 2, 3))   # (n,)
+    assert change.min() > 0.01, dict(zip(rolled, change.round(4)))
+
+
 def test_real_loaders_read_it(dataset):
     from data import build_t2m_dataset, build_vq_dataset
     from prepare.compute_stats import compute_stats

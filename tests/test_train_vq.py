@@ -47,9 +47,13 @@ def _untrained_val(trainer, seed):
 def test_tiny_training_reduces_reconstruction_and_logs(dataset, tmp_path):
     tr = _train(dataset, tmp_path, "learn", "--max_epoch", "12", "--lr", "2e-3")
     before, after = _untrained_val(tr, 7), tr.val_history[-1]
-    # measured on the synthetic set: rec 0.199 -> 0.161, explicit 0.45 -> 0.29, total 1.3 -> 0.78
-    assert after["loss_rec"] < 0.9 * before["loss_rec"], (after["loss_rec"], before["loss_rec"])
-    assert after["loss_explicit"] < 0.8 * before["loss_explicit"]
+    # measured on the synthetic set: rec 0.275 -> 0.247, explicit 0.41 -> 0.31, total 1.45 -> 0.86 (0.90,
+    # 0.75, 0.59 of the untrained values). Every joint of the dataset has small motion, so ~57 rotation
+    # columns that used to be constant now carry normalised variance this 12-epoch model has not learnt
+    # yet (+0.08 on loss_rec before and after); with them constant it was rec 0.199 -> 0.161 (0.81),
+    # explicit 0.45 -> 0.29 (0.64), hence bounds 0.95 and 0.85 instead of 0.9 and 0.8.
+    assert after["loss_rec"] < 0.95 * before["loss_rec"], (after["loss_rec"], before["loss_rec"])
+    assert after["loss_explicit"] < 0.85 * before["loss_explicit"], (after["loss_explicit"], before["loss_explicit"])
     assert after["loss"] < 0.8 * before["loss"]
     run = tmp_path / "interhuman" / "learn"
     for f in ("opt.txt", "opt.yaml", "model/latest.tar", "model/finest.tar"):

@@ -5,11 +5,12 @@ at rest), then hand goals are computed from the pass-1 bodies (a handshake point
 push on the partner's chest), then arm IK, then the final FK. Arms are leaves of the tree, so the trunk
 positions of pass 1 are exactly the final ones.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from data.synthetic.limbs import pelvis_height_for_reach, plan_footsteps, two_bone_ik
+from data.synthetic.micro_motion import add_roll_and_leaves
 from data.synthetic.skeleton_fk import forward_kinematics, heading, rot_x, rot_y, rot_z
 
 LEFT, RIGHT = 0, 1
@@ -43,12 +44,15 @@ class PersonPlan:
         return np.zeros(len(self.yaw)) if v is None else v
 
 
-def _lower_body(plan, off):
-    """Root, spine, head and legs of one person. Returns local rotations (T, 22, 3, 3) with the arms at
-    rest, root position (T, 3), and the ankle targets / stance mask for later checks."""
+def _lower_body(plan, off, micro=None):
+    """Root, spine, head and legs of one person (with the trunk part of `micro`, a MicroMotion, if given).
+    Returns local rotations (T, 22, 3, 3) with the arms at rest, root position (T, 3), and the ankle
+    targets / stance mask for later checks."""
     n = len(plan.yaw)
     lean = plan.get("lean")
     g_root = rot_y(plan.yaw) @ rot_x(plan.pelvis_share * lean)                 # (T, 3, 3)
+    if micro is not None:
+        g_root = g_root @ micro.rotation(0)
     local = np.broadcast_to(np.eye(3), (n, 22, 3, 3)).copy()
     local[:, 0] = g_root
     spine = rot_y(plan.get("twist") / 3) @ rot_x((1 - plan.pelvis_share) * lean / 3) \
@@ -63,6 +67,9 @@ def _lower_body(plan, off):
     nod = plan.get("head_pitch")
     local[:, 12] = rot_y(0.4 * look) @ rot_x(0.4 * nod)
     local[:, 15] = rot_y(0.6 * look) @ rot_x(0.6 * nod)
+    if micro is not None:                 # spine, neck, head, collars (the arms are solved from them later)
+        for j in (3, 6, 9, 12, 13, 14, 15):
+            local[:, j] = local[:, j] @ micro.rotation(j)
 
     # feet: planned steps, then explicit overrides (kicks)
     half_width = abs(off[1, 0]) * 1.15
@@ -117,18 +124,28 @@ def _rest_arm_targets(plan, body, pos, off):
     return np.stack(targets), np.stack(poles)
 
 
-def build_pair(plans, offsets, hand_goals=None):
+def _with_sway(plan, micro):
+    """The plan with the micro-motion's pelvis weight shift and breathing added."""
+    if micro is None:
+        return plan
+    return replace(plan, root_xz=plan.root_xz + micro.sway, crouch=plan.get("crouch") + micro.breath)
+
+
+def build_pair(plans, offsets, hand_goals=None, micro=None):
     """Both people's motion. plans: 2 PersonPlan; offsets: 2 (22, 3) arrays; hand_goals(pass1) -> per person
     {side: dict(target (T,3), weight (T,), pole (T,3))}, where pass1 is a list of 2 dicts with 'pos'
-    (T, 22, 3), 'glob' (T, 22, 3, 3) and 'plan'. Returns a list of 2 dicts: pos (T, 22, 3), local
-    (T, 22, 3, 3) (entry 0 = global root orientation), root (T, 3), stance (2, T)."""
-    bodies = [_lower_body(p, o) for p, o in zip(plans, offsets)]
+    (T, 22, 3), 'glob' (T, 22, 3, 3) and 'plan'; micro: None or 2 MicroMotion (small motion of every
+    joint). Returns a list of 2 dicts: pos (T, 22, 3), local (T, 22, 3, 3) (entry 0 = global root
+    orientation), root (T, 3), stance (2, T)."""
+    micro = micro or [None, None]
+    plans = [_with_sway(p, m) for p, m in zip(plans, micro)]
+    bodies = [_lower_body(p, o, m) for p, o, m in zip(plans, offsets, micro)]
     for b, o in zip(bodies, offsets):
         b["pos"], b["glob"] = forward_kinematics(b["local"], b["root"], o)
     pass1 = [dict(pos=b["pos"], glob=b["glob"], plan=p, offsets=o) for b, p, o in zip(bodies, plans, offsets)]
     goals = hand_goals(pass1) if hand_goals is not None else [{}, {}]
     out = []
-    for b, p, o, g in zip(bodies, plans, offsets, goals):
+    for b, p, o, g, m in zip(bodies, plans, offsets, goals, micro):
         rest_t, rest_p = _rest_arm_targets(p, b, b["pos"], o)
         for s in (LEFT, RIGHT):
             target, pole = rest_t[s], rest_p[s]
@@ -140,6 +157,8 @@ def build_pair(plans, offsets, hand_goals=None):
                                         o[ELBOW[s]], o[WRIST[s]], np.array([0.0, 0.0, 1.0]))
             b["local"][:, SHOULDER[s]] = r_sh
             b["local"][:, ELBOW[s]] = r_el
+        if m is not None:
+            add_roll_and_leaves(b["local"], o, m)
         pos, glob = forward_kinematics(b["local"], b["root"], o)
         out.append(dict(pos=pos, glob=glob, local=b["local"], root=b["root"], stance=b["stance"]))
     return out

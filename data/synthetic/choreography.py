@@ -10,6 +10,7 @@ from data.synthetic import choreo_fight as fight
 from data.synthetic import choreo_social as social
 from data.synthetic.body_motion import build_pair
 from data.synthetic.captions import make_captions
+from data.synthetic.micro_motion import MicroMotion
 from data.synthetic.skeleton_fk import BodyParams, rest_offsets, rot_y
 from data.synthetic.staging import Body
 
@@ -97,9 +98,20 @@ def _place(people, rng):
     return people
 
 
-def generate_clip(kind, seed, num_frames=None, max_frames=None):
+MICRO_STREAM = 0x5EED      # spawn key of the micro-motion's own random stream
+
+
+def _micro_rng(seed):
+    """A random stream for the micro-motion, independent of the clip's main one (so lengths, choreography,
+    actor and captions are the same draws as without it)."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (MICRO_STREAM,)))
+
+
+def generate_clip(kind, seed, num_frames=None, max_frames=None, micro_motion=True):
     """Generate one clip of interaction `kind` from an integer seed (or a numpy SeedSequence); num_frames
-    fixes its length, max_frames caps the sampled one."""
+    fixes its length, max_frames caps the sampled one; micro_motion adds the small continuous motion of
+    every joint (micro_motion.py)."""
     if kind not in INTERACTIONS:
         raise ValueError(f"unknown interaction type {kind!r}; known: {', '.join(TYPE_NAMES)}")
     rng = np.random.default_rng(seed)
@@ -107,7 +119,11 @@ def generate_clip(kind, seed, num_frames=None, max_frames=None):
     body_params = [BodyParams.sample(rng) for _ in range(2)]
     offsets = [rest_offsets(b) for b in body_params]
     scene = INTERACTIONS[kind][0](rng, T, [Body(o) for o in offsets])
-    people = _place(build_pair(scene.plans, offsets, scene.hand_goals), rng)
+    micro = None
+    if micro_motion:
+        micro_rng = _micro_rng(seed)
+        micro = [MicroMotion.sample(micro_rng, T) for _ in range(2)]
+    people = _place(build_pair(scene.plans, offsets, scene.hand_goals, micro), rng)
     for p, o in zip(people, offsets):
         p["offsets"] = o
     actor = int(rng.integers(2))

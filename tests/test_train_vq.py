@@ -31,7 +31,8 @@ def _train(dataset, ckpt, name, *extra):
 
 
 def _untrained_val(trainer, seed):
-    """Validation means of the untrained model (same seed -> same initial weights as the run)."""
+    """Validation means of the untrained model (same seed -> same initial weights as the run), over the
+    same windows as the trainer's validation (batches of 16, the partial last one dropped, as official)."""
     from data import build_vq_dataset
     from models.vq.build import build_vq
     from torch.utils.data import DataLoader
@@ -39,7 +40,7 @@ def _untrained_val(trainer, seed):
     fixseed(seed)
     trained, trainer.model = trainer.model, build_vq(trainer.opt).to(trainer.device)
     try:
-        return trainer.validate(DataLoader(build_vq_dataset(trainer.opt, "val"), batch_size=16))
+        return trainer.validate(DataLoader(build_vq_dataset(trainer.opt, "val"), batch_size=16, drop_last=True))
     finally:
         trainer.model = trained
 

@@ -91,7 +91,7 @@ def test_do_eval_keeps_best_checkpoints(dataset, tmp_path):
     tiny_eval = {"NUM_LAYERS": 1, "NUM_HEADS": 2, "LATENT_DIM": 16, "FF_SIZE": 32, "TEXT_LATENT_DIM": 16,
                  "TEXT_NUM_LAYERS": 1, "TEXT_NUM_HEADS": 2, "EMB_DIM": 8, "TEXT_ENCODER": "minilm"}
     save_interclip(InterCLIP(tiny_eval), str(tmp_path / "eval_model"))
-    tr = _train(dataset, tmp_path, "ev", "--max_epoch", "1", "--do_eval",
+    tr = _train(dataset, tmp_path, "ev", "--max_epoch", "1", "--extra_epoch", "False", "--do_eval",
                 "--test_batch_size", "4", "--eval_model_dir", str(tmp_path / "eval_model"))
     run = tmp_path / "interhuman" / "ev"
     assert (run / "model" / "best_fid.tar").is_file() and (run / "model" / "best_top1.tar").is_file()

@@ -184,13 +184,16 @@ def main(argv=None):
         mark_done(out_dir)
     signatures, distances, apart = check_signatures(out_dir, cfg)
     ceiling = json.load(open(ceiling_file))
+    from utils.bvh import keypoint_residual
+    bvh_mm = keypoint_residual(out_dir) * 1000
 
     summary = {"outputs": out_dir, "eval_logs": eval_dir, "model": logs.get(2.0, {}),
                "text_ignoring_baseline": logs.get(0.0, {}), "signatures": signatures,
                "signatures_apart": apart, "pelvis_distance_m": distances,
                "dataset_pelvis_distance_m": dataset_pelvis_distances(a.data_root, cfg.get("signatures", [])),
                "vq_ceiling": {k: [r["decoded"], r["clips"]] for k, r in ceiling.items()},
-               "step_seconds": timings.seconds,
+               "bvh_vs_keypoints_mm": {"mean": round(float(bvh_mm.mean()), 1), "max": round(float(bvh_mm.max()), 1)}
+               if bvh_mm.size else {}, "step_seconds": timings.seconds,
                "total_seconds": timings.total(), "this_run_seconds": round(time.time() - t_start, 1)}
     with open(os.path.join(runs["trans"], "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -279,6 +282,10 @@ def print_summary(summary, out_dir):
     dist = ", ".join(f"{k} {d:.2f} ({summary['dataset_pelvis_distance_m'][k]:.2f})"
                      for k, d in summary.get("pelvis_distance_m", {}).items())
     print(f"mean pelvis distance of the generated pairs (dataset) in m: {dist}")
+    if summary.get("bvh_vs_keypoints_mm"):
+        b = summary["bvh_vs_keypoints_mm"]
+        print(f"BVH joints vs keypoints: mean {b['mean']:.1f} mm, max {b['max']:.1f} mm "
+              f"(a rigid skeleton cannot follow the generated bones' length changes)")
     print(f"evaluation logs: {summary['eval_logs']}")
     print(f"total time: {summary['total_seconds']:.0f} s to build everything "
           f"(this run: {summary['this_run_seconds']:.0f} s)")

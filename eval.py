@@ -32,6 +32,7 @@ from options.opt_io import load_options
 from utils.eval_t2m import (add_replication, build_eval_wrapper, evaluate_diversity, evaluate_fid,
                             evaluate_matching_score, evaluate_multimodality, log_line, new_metric_table,
                             time_line, write_summary)
+from utils.cli import run_cli
 from utils.files import fixseed, require_file
 from utils.metrics import MULTIMODALITY_CONVENTIONS, multimodality_scaling
 
@@ -382,14 +383,7 @@ def main(argv=None):
 def cli(argv=None):
     """Command-line entry: missing or unreadable files and bad input end with a one-line error and
     exit status 2."""
-    from data.validate import DataError
-    from utils.files import CheckpointError, MissingFileError
-    try:
-        main(argv)
-    except (EvalError, DataError, MissingFileError, CheckpointError) as e:
-        print(f"eval.py: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(main, "eval.py", argv, errors=(EvalError,))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ import torch
 from data.skeleton import FEAT_DIM, FPS
 from options.common import resolve_device
 from options.infer_option import InferOptions
-from utils.files import CheckpointError, MissingFileError, fixseed, require_file
+from utils.cli import run_cli
+from utils.files import MissingFileError, fixseed, require_file
 from utils.prompts import MAX_FRAMES, PromptError, check_length, prompts_from_options
 
 MAX_FRAMES_BY_DATASET = {"interhuman": MAX_FRAMES, "interx": 150}
@@ -264,12 +265,7 @@ def cli(argv=None):
     """Command-line entry: bad input (prompts, motion files, missing or unreadable checkpoints) ends
     with a one-line error and exit status 2."""
     from utils.plot_script import VideoBackendError
-    try:
-        main(argv)
-    except (PromptError, InferError, MissingFileError, CheckpointError, VideoBackendError) as e:
-        print(f"infer.py: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(main, "infer.py", argv, errors=(PromptError, InferError, VideoBackendError))
 
 
 if __name__ == "__main__":

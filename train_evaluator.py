@@ -38,6 +38,7 @@ from options.evaluator_option import EvaluatorTrainOptions
 from options.opt_io import save_options
 from utils.distributed import (GlobalBatchSampler, SeededItems, all_gather_cat, barrier, distributed_run, get_dist,
                                seed_all, wrap_ddp)
+from utils.cli import run_cli
 from utils.files import atomic_torch_save, fixseed, load_checkpoint, rng_state, set_rng_state
 from utils.metrics import matching_batch
 
@@ -234,14 +235,7 @@ def end_of_epoch(model, val_loader, device, writer, run_dir, epoch, running, bes
 
 def cli(argv=None):
     """Command-line entry: missing files and bad input end with a one-line error and exit status 2."""
-    from data.validate import DataError
-    from utils.files import MissingFileError
-    try:
-        main(argv)
-    except (EvaluatorTrainError, DataError, MissingFileError) as e:
-        print(f"train_evaluator.py: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(main, "train_evaluator.py", argv, errors=(EvaluatorTrainError,))
 
 
 if __name__ == "__main__":

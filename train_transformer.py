@@ -33,7 +33,8 @@ from options.common import resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
 from utils.distributed import distributed_run
-from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.cli import run_cli
+from utils.files import fixseed
 from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
@@ -130,15 +131,9 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """main() with one-line errors for missing, unreadable or incomplete files and unusable data
-    instead of a traceback."""
-    from data.validate import DataError
-    try:
-        main(argv)
-    except (MissingFileError, CheckpointError, DataError) as e:
-        print(f"train_transformer.py: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    """main() with one-line errors (exit status 1) for missing, unreadable or incomplete files and
+    unusable data instead of a traceback."""
+    return run_cli(main, "train_transformer.py", argv, status=1)
 
 
 if __name__ == "__main__":

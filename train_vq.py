@@ -29,7 +29,8 @@ from options.common import resolve_paths
 from options.opt_io import save_options
 from options.vq_option import arg_parse
 from utils.distributed import distributed_run
-from utils.files import CheckpointError, MissingFileError, fixseed
+from utils.cli import run_cli
+from utils.files import fixseed
 from utils.resume import latest_path, read_resume_checkpoint
 
 DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
@@ -140,14 +141,9 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """main() with one-line errors for missing, unreadable or incomplete files and unusable data."""
-    from data.validate import DataError
-    try:
-        main(argv)
-    except (MissingFileError, CheckpointError, DataError) as e:
-        print(f"train_vq.py: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    """main() with one-line errors (exit status 1) for missing, unreadable or incomplete files and
+    unusable data."""
+    return run_cli(main, "train_vq.py", argv, status=1)
 
 
 if __name__ == "__main__":

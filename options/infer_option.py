@@ -27,9 +27,9 @@ class InferOptions(EvalT2MOptions):
         # ours (appended by the infer.py component)
         p.add_argument("--edit_person", type=str, default="both", choices=["both", "person1", "person2"],
                        help="(ours) with --edit: whose motion inside --edit_span is regenerated")
-        p.add_argument("--bvh_rotations", type=str, default="6d", choices=["6d", "fit"],
-                       help="(ours) BVH joint rotations: the generated 6D ones, or fitted to the generated "
-                            "positions (bones point at the generated joints)")
+        p.add_argument("--bvh_rotations", type=str, default="fit", choices=["fit", "6d"],
+                       help="(ours) BVH joint rotations: fitted to the generated joint positions (the BVH "
+                            "shows what the video shows), or the generated 6D rotations")
         p.add_argument("--bvh_units", type=str, default="m", choices=["m", "cm"], help="(ours) BVH units")
         p.add_argument("--foot_ik", type=str2bool, default=True,
                        help="(ours) also write the official ik_ (foot clean-up) npy and video")

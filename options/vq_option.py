@@ -58,6 +58,10 @@ def arg_parse(is_train=True, argv=None):
     p.add_argument("--gcn_all_frames", type=str2bool, default=False,
                    help="(quirk switch) False = official graph stage (messages only in sample 0, frame 0); "
                         "True = message passing in every frame of every sample (a different model)")
+    p.add_argument("--extra_epoch", type=str2bool, default=True,
+                   help="(quirk switch) True = official: max_epoch + 1 epochs are run (`while epoch <= "
+                        "max_epoch`) with the lr milestones placed on max_epoch epochs, so the last epoch "
+                        "runs at the final lr; False = exactly max_epoch epochs")
     p.add_argument("--max_iters", type=int, default=None, help="(ours) stop after this many iterations")
     p.add_argument("--eval_model_dir", type=str, default=None,
                    help="(ours) evaluator folder; default <checkpoints_dir>/eval_model (InterHuman) or "

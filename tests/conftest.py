@@ -1,5 +1,10 @@
 """Shared fixtures. Parity tests read the golden vectors from $INTERMASK_TESTVECTORS (default
-../shared/testvectors relative to the repository) and skip, saying why, when the folder is absent."""
+../shared/testvectors relative to the repository).
+
+The vectors cannot vanish silently: when INTERMASK_TESTVECTORS or CI is set, a missing folder, manifest
+or vector file fails the test that needs it, naming the path. Only a clone with neither variable set and
+no vector folder at the default place skips the parity tests, saying so. A folder that exists is always
+used strictly (a missing manifest or file in it fails)."""
 import json
 import os
 import sys
@@ -13,7 +18,21 @@ if REPO not in sys.path:
 
 
 def testvectors_root():
-    return os.environ.get("INTERMASK_TESTVECTORS", os.path.join(REPO, "..", "shared", "testvectors"))
+    return os.environ.get("INTERMASK_TESTVECTORS") or os.path.normpath(os.path.join(REPO, "..", "shared", "testvectors"))
+
+
+def vectors_required():
+    """True when the golden vectors must be there: INTERMASK_TESTVECTORS is set (even empty) or CI is
+    set to anything but "", "0" or "false"."""
+    ci = os.environ.get("CI", "").strip().lower()
+    return "INTERMASK_TESTVECTORS" in os.environ or ci not in ("", "0", "false")
+
+
+def missing_vectors(what, path):
+    """Fail (never skip) the calling test because vector data `what` is not at `path`."""
+    pytest.fail(f"golden vectors: {what} missing: {path} (INTERMASK_TESTVECTORS="
+                f"{os.environ.get('INTERMASK_TESTVECTORS', '<unset>')}, CI={os.environ.get('CI', '<unset>')})",
+                pytrace=False)
 
 
 class VectorSet:
@@ -21,7 +40,10 @@ class VectorSet:
 
     def __init__(self, root):
         self.root = root
-        with open(os.path.join(root, "manifest.json")) as f:
+        path = os.path.join(root, "manifest.json")
+        if not os.path.isfile(path):
+            missing_vectors("manifest", path)
+        with open(path) as f:
             self.manifest = json.load(f)
 
     def config(self, fname):
@@ -30,11 +52,26 @@ class VectorSet:
     def entry(self, fname):
         return self.manifest["files"][fname]
 
-    def npz(self, fname):
+    def items(self, fname, key):
+        """The non-empty list `config[key]` of vector file `fname` (e.g. its "cases" or "pairs"): a
+        test looping over it must not pass by looping over nothing."""
+        items = self.config(fname).get(key)
+        assert isinstance(items, list) and items, f"{fname}: manifest config {key!r} is missing or empty"
+        return items
+
+    def path(self, fname):
+        """Path of vector file `fname`; a missing file fails the test, naming the path."""
         path = os.path.join(self.root, fname)
         if not os.path.isfile(path):
-            pytest.skip(f"{fname} not in the vector set at {self.root}")
-        return np.load(path, allow_pickle=False)
+            missing_vectors(fname, path)
+        return path
+
+    def npz(self, fname):
+        return np.load(self.path(fname), allow_pickle=False)
+
+    def load_json(self, fname):
+        with open(self.path(fname)) as f:
+            return json.load(f)
 
     def state_dict(self, z, prefix="sd/"):
         import torch
@@ -61,12 +98,20 @@ class VectorSet:
         return (49408, rows.shape[1])  # CLIP's vocabulary
 
 
+def open_vectors():
+    """The VectorSet at testvectors_root(); fails when it is missing and required, else skips."""
+    root = testvectors_root()
+    if not os.path.isdir(root):
+        if vectors_required():
+            missing_vectors("folder", root)
+        pytest.skip(f"golden vectors not found at {root}: parity test skipped (set INTERMASK_TESTVECTORS "
+                    f"to the vector folder; with it or CI set, missing vectors fail)")
+    return VectorSet(root)
+
+
 @pytest.fixture(scope="session")
 def vectors():
-    root = testvectors_root()
-    if not os.path.isfile(os.path.join(root, "manifest.json")):
-        pytest.skip(f"golden vectors not found at {root} (set INTERMASK_TESTVECTORS)")
-    return VectorSet(root)
+    return open_vectors()
 
 
 def assert_close(ours, ref, rel, abs_=1e-6, what=""):
@@ -96,3 +141,28 @@ def write_random_vq_run(ckpt_dir, vq_cfg, name="vq_tiny", seed=0):
     sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
     atomic_torch_save({"vq_model": sd}, os.path.join(vq_dir, "model", "best_fid.tar"))
     return vq_dir
+
+
+def assert_best_checkpoints_match_log(run_dir, best, weights_key):
+    """After a one-epoch training run with --do_eval: the trainer's best FID / top-1 are the values the
+    evaluation log printed for the generated motions (one evaluation), a real FID (finite, > 0), and
+    best_fid.tar / best_top1.tar hold that epoch's weights (equal to latest.tar's) and that record."""
+    import re
+
+    import torch
+
+    from utils.files import load_checkpoint
+    with open(os.path.join(run_dir, "eval", "evaluation_training.log")) as f:
+        log = f.read()
+    fids = [float(v) for v in re.findall(r"---> \[gen\] FID: (\S+)", log)]
+    tops = [float(v) for v in re.findall(r"---> \[gen\] R_precision: \(top 1\): (\S+)", log)]
+    assert len(fids) == len(tops) == 1, log
+    assert np.isfinite(best["fid"]) and best["fid"] > 0 and abs(best["fid"] - fids[0]) <= 5e-5, (best, fids)
+    assert 0 <= best["top1"] <= 1 and abs(best["top1"] - tops[0]) <= 5e-5, (best, tops)
+    latest = load_checkpoint(os.path.join(run_dir, "model", "latest.tar"))
+    for name in ("best_fid", "best_top1"):
+        ck = load_checkpoint(os.path.join(run_dir, "model", f"{name}.tar"))
+        assert ck["ep"] == 1 and ck["best"][name[5:]] == best[name[5:]], (name, ck["ep"], ck["best"])
+        assert ck[weights_key].keys() == latest[weights_key].keys()
+        for k, v in latest[weights_key].items():
+            assert torch.equal(ck[weights_key][k], v), f"{name}.tar {k} differs from latest.tar"

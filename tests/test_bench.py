@@ -171,7 +171,6 @@ def test_eval_counts_fit_the_dataset(clips):
 
 
 def test_eval_dataset_has_the_requested_test_clips(tmp_path):
-    pytest.importorskip("data.synthetic.writer")
     from data import build_t2m_dataset
     root = str(tmp_path / "data")
     cases.write_eval_dataset(root, n_test=5, seed=1)

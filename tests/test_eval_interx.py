@@ -4,12 +4,10 @@ scaling of the Inter-X protocol."""
 import os
 import pickle
 
+import h5py
 import numpy as np
-import pytest
 import torch
 import yaml
-
-h5py = pytest.importorskip("h5py")
 
 WORDS = ["sos", "eos", "unk", "two", "people", "wave", "hug", "walk", "slowly", "quickly", "the", "hand"]
 

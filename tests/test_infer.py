@@ -103,6 +103,43 @@ def test_official_names_shapes_and_videos(run, default_outputs, capsys):
     assert list(default_outputs["avg_time"]) == [("best_fid", 2, 2.0, 0.9)]
 
 
+def test_bvh_agrees_with_the_keypoints(run, tmp_path, capsys):
+    """infer.py's own BVH files (its defaults), read back with utils.bvh's parser and FK, against its
+    keypoint npy: each joint is off by no more than the generated motion's own bone-length (and
+    pelvis/chest shape) changes force on a rigid skeleton (`fit_error_bound`). Statistics with a wider
+    spread than the fixture's make the random-weight model's bones change length by centimetres and its
+    rotations disagree with its joints; the residual is printed."""
+    from data.skeleton import JOINT_NAMES
+    from utils.bvh import bvh_forward_kinematics, keypoint_residual, read_bvh
+    from utils.bvh_fit import fit_error_bound
+    mean, std = _standing_stats()
+    std[:66], std[132:258] = 0.1, 0.3                                  # positions, 6D rotations
+    os.makedirs(tmp_path / "stats")
+    np.save(tmp_path / "stats" / "global_mean.npy", mean)
+    np.save(tmp_path / "stats" / "global_std.npy", std)
+    _infer(run, "--text", "two people hug#1s", "--num_samples", "2", "--format", "none", "--foot_ik", "False",
+           "--stats_dir", str(tmp_path / "stats"), "--out_dir", str(tmp_path / "out"))
+    errors, bounds = [], []
+    for s in (0, 1):
+        base = f"infer_best_fid_ts2_cs2.0_topkr0.9_00_{s:02d}"
+        both = read_bvh(str(tmp_path / "out" / "bvh" / f"{base}.bvh"))
+        fk = bvh_forward_kinematics(both)                                         # (T, 44, 3)
+        for k in (0, 1):
+            pos = np.load(tmp_path / "out" / "keypoint_npy" / f"{base}_{k}.npy")[..., :3].astype(np.float64)
+            idx = [both.names.index(f"person{k + 1}_{n}") for n in JOINT_NAMES]
+            err = np.linalg.norm(fk[:, idx] - pos, axis=-1)                       # (T, 22)
+            bound = fit_error_bound(pos, both.offsets[idx])
+            assert (err - bound).max() < 1e-5, (base, k, float((err - bound).max()))
+            errors.append(err.ravel())
+            bounds.append(bound.ravel())
+    e = np.concatenate(errors) * 1000
+    # the demo's read-out (per-person files) measures the same distances
+    np.testing.assert_allclose(np.sort(keypoint_residual(str(tmp_path / "out"))) * 1000, np.sort(e), atol=1e-3)
+    with capsys.disabled():
+        print(f"\nBVH vs keypoints (random-weight model): mean {e.mean():.1f} mm, max {e.max():.1f} mm")
+    assert np.concatenate(bounds).mean() > 0.002        # not vacuous: these bones change length (4 mm)
+
+
 def test_timing_line_and_seed(run, tmp_path, capsys):
     args = ["--text", "two people hug#12f", "--format", "none", "--bvh", "False", "--seed", "5"]
     _infer(run, *args, "--out_dir", str(tmp_path / "a"))
@@ -198,10 +235,14 @@ def test_bad_input_one_line_errors(run, tmp_path, capsys, extra, match):
     assert not os.path.exists(tmp_path / "keypoint_npy")
 
 
-def test_interx_raw_output(tmp_path):
-    """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit."""
+def test_interx_raw_output(tmp_path, monkeypatch):
+    """Inter-X: the official smpl_npy/<base>.npy (T, 56*12) of both persons, and its 150-frame limit.
+    Its values: per frame and joint [person 1 6D | person 2 6D], each person the VQ's decoding of the
+    generated tokens (no normalisation for Inter-X)."""
     import infer
+    from models.mask_transformer import sampler
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.vq.build import load_vq
     from utils.files import atomic_torch_save
     from utils.prompts import PromptError
     torch.set_num_threads(1)
@@ -215,9 +256,18 @@ def test_interx_raw_output(tmp_path):
     atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(opt))},
                       str(ckpt / "interx" / "trans_x" / "model" / "best_fid.tar"))
     args = ["--checkpoints_dir", str(ckpt), "--dataset_name", "interx", "--name", "trans_x"] + FAST
+    generated = []
+    real_generate = sampler.generate
+    monkeypatch.setattr(sampler, "generate", lambda *a, **k: generated.append(real_generate(*a, **k)) or generated[-1])
     infer.main(args + ["--text", "two people hug#16f", "--out_dir", str(tmp_path / "out")])
     assert os.listdir(tmp_path / "out") == ["smpl_npy"]
     arr = np.load(tmp_path / "out" / "smpl_npy" / "infer_best_fid_ts2_cs2.0_topkr0.9_00_00.npy")
-    assert arr.shape == (16, 56 * 12) and np.isfinite(arr).all()
+    assert arr.shape == (16, 56 * 12) and arr.dtype == np.float32 and np.isfinite(arr).all()
+    assert len(generated) == 1 and generated[0].shape == (1, 2 * 5 * 4)          # 16 frames = 4 token steps
+    vq, _ = load_vq(str(ckpt), "interx", "vq_x")
+    with torch.no_grad():
+        people = [vq.forward_decoder(generated[0][:, k * 20:(k + 1) * 20, None])[0].numpy() for k in (0, 1)]
+    assert people[0].shape == (16, 56, 6) and not np.allclose(people[0], people[1])
+    np.testing.assert_allclose(arr.reshape(16, 56, 12), np.concatenate(people, axis=-1), rtol=1e-5, atol=1e-6)
     with pytest.raises(PromptError, match=r"4\.\.150 frames"):
         infer.main(args + ["--text", "two people hug#6s", "--out_dir", str(tmp_path / "out")])

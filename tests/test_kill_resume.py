@@ -26,7 +26,7 @@ STEPS = 6  # per epoch: 12 train clips -> 48 VQ windows / 8, 24 text-motion item
 ARGS = {
     "vq": ["train_vq.py", "--batch_size", "8", "--width", "16", "--code_dim", "16", "--output_emb_width", "16",
            "--nb_code", "32", "--depth", "1", "--device", "cpu", "--seed", "7", "--window_stride", "60",
-           "--num_workers", "0", "--max_epoch", "2", "--save_latest", "4", "--lr", "1e-3"],
+           "--num_workers", "0", "--max_epoch", "1", "--save_latest", "4", "--lr", "1e-3"],  # + the official extra epoch
     "trans": ["train_transformer.py", *TINY_T, "--batch_size", "4", "--max_epoch", "2", "--save_latest", "4",
               "--lr", "1e-3"],
 }

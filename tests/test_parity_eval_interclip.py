@@ -45,8 +45,10 @@ def test_interclip_embeddings(vectors):
         text_emb = model.encode_text(cfg["captions"])
     assert_close(motion_emb.numpy(), z["motion_emb"], rel, abs_, "motion_emb")
     assert_close(text_emb.numpy(), z["text_emb"], rel, abs_, "text_emb")
-    # every embedding has norm latent_scale
-    np.testing.assert_allclose(np.linalg.norm(z["motion_emb"], axis=1), cfg["latent_scale"], rtol=1e-5)
+    # ours: every embedding is normalised, then scaled by the loaded latent_scale
+    for name, emb in (("motion_emb", motion_emb), ("text_emb", text_emb)):
+        np.testing.assert_allclose(np.linalg.norm(emb.numpy(), axis=1), cfg["latent_scale"], rtol=1e-5,
+                                   err_msg=f"{name} norms")
 
 
 def test_interclip_padding_does_not_matter(vectors):

@@ -42,14 +42,14 @@ def test_word_vectorizer_lookup(vectors, tmp_path):
     with open(tmp_path / "voc_idx.pkl", "wb") as f:
         pickle.dump({w: i for i, w in enumerate(words)}, f)
     wv = WordVectorizer(str(tmp_path), "voc")
-    for b, toks in enumerate(cfg["tokens"]):
+    for b, toks in enumerate(vectors.items(FNAME, "tokens")):
         word, pos = embed_tokens(wv, toks)
         np.testing.assert_array_equal(word, z["word_embs"][b])
         np.testing.assert_array_equal(pos, z["pos_ohot"][b])
         inner = [t for t in toks if t.split("/")[0] not in ("sos", "eos", "unk")]
         wrapped, sent_len = wrap_tokens(inner, cfg["max_text_len"])
         assert wrapped == toks and sent_len == int(z["cap_lens"][b])
-    for w in cfg["oov_words"]:
+    for w in vectors.items(FNAME, "oov_words"):
         vec, pos = wv[f"{w}/NOUN"]
         np.testing.assert_array_equal(vec, z["vocab/vectors"][words.index("unk")])
         assert pos.argmax() == 14 and pos.sum() == 1

@@ -1,18 +1,10 @@
 """Full-size key layouts: the default InterCLIP and the full-size Inter-X evaluator have exactly the
 official checkpoint keys, shapes and parameter counts (built on the meta device: no memory)."""
-import json
-import os
-
-import pytest
 import torch
 
 
 def _keyshapes(vectors):
-    path = os.path.join(vectors.root, "keyshapes.json")
-    if not os.path.isfile(path):
-        pytest.skip("keyshapes.json not in this vector set")
-    with open(path) as f:
-        return json.load(f)
+    return vectors.load_json("keyshapes.json")
 
 
 def test_interclip_full_size_layout(vectors):

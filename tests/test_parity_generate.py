@@ -23,8 +23,7 @@ def test_generation_loops(vectors):
     with torch.no_grad():
         feat = model.text_head(torch.from_numpy(z["clip_hidden"]), torch.from_numpy(z["token_ids"]).argmax(-1))
     assert_close(feat.numpy(), z["text_feat"], tol["rel"], tol["abs"], "text_feat")
-    assert cfg["cases"]
-    for case in cfg["cases"]:
+    for case in vectors.items(FILE, "cases"):
         p = case["name"] + "/"
         m_lens = torch.from_numpy(z[p + "m_lens"])
         steps_max = int(m_lens.max())

@@ -18,7 +18,7 @@ def _tol(vectors):
 
 
 def _pairs(vectors):
-    return [(f"pair{k}", pc) for k, pc in enumerate(vectors.config(FNAME)["pairs"])]
+    return [(f"pair{k}", pc) for k, pc in enumerate(vectors.items(FNAME, "pairs"))]
 
 
 def _check_feat(ours, ref, rel, abs_, what):
@@ -76,7 +76,7 @@ def test_vq_dataset_mirrored_pair(vectors):
 
 
 def test_text_mirror_official_mode(vectors):
-    for group in vectors.config(FNAME)["text_mirror"]:
+    for group in vectors.items(FNAME, "text_mirror"):
         for cap, expected in zip(group["captions"], group["mirrored"], strict=True):
             assert mirror_caption(cap, "official") == expected
 
@@ -84,7 +84,7 @@ def test_text_mirror_official_mode(vectors):
 def test_text_mirror_fixed_mode(vectors):
     """The fixed mode agrees with the official one wherever the official is right (lower-case whole
     words, no 'counterclockwise'), and is an involution."""
-    for group in vectors.config(FNAME)["text_mirror"]:
+    for group in vectors.items(FNAME, "text_mirror"):
         for cap, expected in zip(group["captions"], group["mirrored"], strict=True):
             ours = mirror_caption(cap, "fixed")
             assert mirror_caption(ours, "fixed") == cap
@@ -101,7 +101,7 @@ def _write_clip_dataset(root, vectors, z):
     for sub in ("motions_processed/person1", "motions_processed/person2", "annots", "split", "stats"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     ids = []
-    for k, pc in enumerate(cfg["pairs"]):
+    for k, pc in enumerate(vectors.items(FNAME, "pairs")):
         cid = pc["clip_id"]
         ids.append(cid)
         for p, person in (("p1", "person1"), ("p2", "person2")):
@@ -136,7 +136,7 @@ def test_dataset_item_fixed_draws(vectors, tmp_path):
                           cache=True, text_mirror="official")
     ds = InterHumanDataset(opt, "test")
     assert len(ds) == len(ids)
-    for k, pc in enumerate(cfg["pairs"]):
+    for k, pc in enumerate(vectors.items(FNAME, "pairs")):
         index = ds.index_of(pc["clip_id"])
         crop = pc["item_crop_start"] if pc["raw_T"] > cfg["max_gt_length"] else None
         name, text, m1, m2, gt_len = ds.make_item(index, pc["item_text_index"], crop, pc["item_u1"], pc["item_u2"])
@@ -146,4 +146,6 @@ def test_dataset_item_fixed_draws(vectors, tmp_path):
         for ours, key in ((m1, "item_motion1"), (m2, "item_motion2")):
             ref = z[f"pair{k}/{key}"]
             assert_close(ours, ref, rel, abs_, f"pair{k} {key}")
+            # the contract: the 4 contact columns of every feature array match exactly (here normalised)
+            np.testing.assert_array_equal(ours[:, 258:262], ref[:, 258:262], err_msg=f"pair{k} {key} contacts")
             np.testing.assert_array_equal(ours[gt_len:], 0, err_msg=f"pair{k} {key} padding")

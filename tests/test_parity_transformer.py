@@ -2,11 +2,8 @@
 keyshapes.json): text head, condition vectors, conditional/unconditional logits with padding, the
 eval-mode training objective with the saved random draws, and the full-size key layout."""
 import fnmatch
-import json
-import os
 
 import numpy as np
-import pytest
 import torch
 
 from models.mask_transformer.build import build_transformer, checkpoint_state, count_parameters
@@ -88,11 +85,7 @@ def test_training_objective_eval_mode(vectors):
 
 
 def test_default_config_key_layout_and_size(vectors):
-    path = os.path.join(vectors.root, "keyshapes.json")
-    if not os.path.isfile(path):
-        pytest.skip("keyshapes.json not in this vector set")
-    with open(path) as f:
-        ref = json.load(f)["transformer"]
+    ref = vectors.load_json("keyshapes.json")["transformer"]
     torch.manual_seed(0)
     model = build_transformer(ref["config"], "cpu")
     state = checkpoint_state(model)

@@ -2,8 +2,6 @@
 output, graph stage, code indices (exact), decoder output, reconstruction, commitment loss and
 perplexity, for every case listed in the vector set's manifest."""
 import fnmatch
-import json
-import os
 
 import numpy as np
 import pytest
@@ -43,7 +41,7 @@ def _model(vectors, fname, **overrides):
 def test_vq_outputs_match_reference(vectors, fname):
     torch.set_num_threads(1)
     model, cfg, z = _model(vectors, fname)
-    for case in cfg["cases"]:
+    for case in vectors.items(fname, "cases"):
         n = case["name"]
         x = torch.from_numpy(z[f"{n}/x"])
         with torch.no_grad():
@@ -73,9 +71,8 @@ def test_gcn_edge_quirk_and_all_frames_switch(vectors):
     them: (0, 0) is unchanged, every other node differs from the reference."""
     fname = "vq_interhuman.npz"
     cfg = vectors.config(fname)
-    case = next((c for c in cfg["cases"] if c.get("has_encoder_gcn_out")), None)
-    if case is None:
-        pytest.skip("no case with encoder_gcn_out in this vector set")
+    case = next((c for c in vectors.items(fname, "cases") if c.get("has_encoder_gcn_out")), None)
+    assert case is not None, f"{fname}: no case with encoder_gcn_out in the manifest"
     model, _, z = _model(vectors, fname, gcn_all_frames=True)
     x = torch.from_numpy(z[f"{case['name']}/x"])
     ref = torch.from_numpy(z[f"{case['name']}/encoder_gcn_out"])
@@ -88,11 +85,7 @@ def test_gcn_edge_quirk_and_all_frames_switch(vectors):
 
 
 def _keyshapes(vectors):
-    path = os.path.join(vectors.root, "keyshapes.json")
-    if not os.path.isfile(path):
-        pytest.skip("keyshapes.json not in this vector set")
-    with open(path) as f:
-        return json.load(f)
+    return vectors.load_json("keyshapes.json")
 
 
 @pytest.mark.parametrize("which", ["vq_interhuman", "vq_interx"])

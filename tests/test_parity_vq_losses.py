@@ -13,9 +13,9 @@ def test_loss_terms_match_reference(vectors):
     cfg = vectors.config(FNAME)
     tol = vectors.entry(FNAME)["suggested_tolerance"]
     z = vectors.npz(FNAME)
-    for crit in cfg["recons_loss"]:
+    for crit in vectors.items(FNAME, "recons_loss"):
         losses = GeometricLosses(crit, z["stats/mean"], z["stats/std"], num_joints=cfg["joints_num"])
-        for case in cfg["cases"]:
+        for case in vectors.items(FNAME, "cases"):
             n = case["name"]
             target = torch.from_numpy(z[f"{n}/target"])
             pred = torch.from_numpy(z[f"{n}/pred"])
@@ -30,7 +30,7 @@ def test_loss_terms_zero_for_perfect_prediction(vectors):
     z = vectors.npz(FNAME)
     cfg = vectors.config(FNAME)
     losses = GeometricLosses("l1_smooth", z["stats/mean"], z["stats/std"], num_joints=cfg["joints_num"])
-    target = torch.from_numpy(z[f"{cfg['cases'][0]['name']}/target"])
+    target = torch.from_numpy(z[f"{vectors.items(FNAME, 'cases')[0]['name']}/target"])
     out = losses(target, target.clone())
     for term in ["loss_rec", "loss_explicit", "loss_vel", "loss_bn"]:
         assert out[term].item() == 0.0, term

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO, write_random_vq_run
-from tests.test_eval_toydata import write_toy_interhuman
+from tests.conftest import REPO, assert_best_checkpoints_match_log, write_random_vq_run
 
 TINY_VQ = dict(dataset_name="interhuman", nb_code=32, code_dim=16, output_emb_width=16, width=16, depth=1,
                down_t=2, stride_t=2, dilation_growth_rate=3, vq_act="relu", vq_norm=None)
@@ -25,11 +24,10 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_t")
     data = str(root / "synthetic")
     script = os.path.join(REPO, "prepare", "make_synthetic_dataset.py")
-    if os.path.isfile(script):  # 17 train clips (34 items with the mirrored copies), 5 val
-        subprocess.run([sys.executable, script, "--out", data, "--num_clips", "24", "--seed", "0",
-                        "--val_frac", "0.2", "--test_frac", "0.1"], cwd=REPO, check=True, capture_output=True)
-    else:  # the evaluation tests' toy writer, same on-disk format
-        write_toy_interhuman(data, n_clips=20, seed=5, min_len=40, max_len=80)
+    # 17 train clips (34 items with the mirrored copies), 5 val
+    r = subprocess.run([sys.executable, script, "--out", data, "--num_clips", "24", "--seed", "0",
+                        "--val_frac", "0.2", "--test_frac", "0.1"], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
     ckpt = root / "checkpoints"
     write_random_vq_run(ckpt, TINY_VQ)
     return {"data": data, "ckpt": str(ckpt)}
@@ -153,4 +151,4 @@ def test_do_eval_keeps_best_checkpoints(setup, tmp_path):
     with open(os.path.join(run, "eval", "evaluation_training.log")) as f:
         log = f.read()
     assert "==================== Epoch 1 ====================" in log and "---> [gen] FID:" in log
-    assert tr.best["fid"] < float("inf")
+    assert_best_checkpoints_match_log(run, tr.best, "t2m_transformer")

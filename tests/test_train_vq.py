@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_best_checkpoints_match_log
 
 TINY = ["--batch_size", "16", "--width", "32", "--code_dim", "16", "--output_emb_width", "16",
         "--nb_code", "32", "--depth", "1", "--device", "cpu", "--seed", "7", "--window_stride", "60"]
@@ -18,13 +18,9 @@ TINY = ["--batch_size", "16", "--width", "32", "--code_dim", "16", "--output_emb
 def dataset(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("vqdata") / "synthetic")
     script = os.path.join(REPO, "prepare", "make_synthetic_dataset.py")
-    if os.path.isfile(script):
-        subprocess.run([sys.executable, script, "--out", out, "--num_clips", "30", "--seed", "0",
-                        "--val_frac", "0.2", "--test_frac", "0.1"], cwd=REPO,
-                       check=True, capture_output=True)
-    else:  # the evaluation tests' toy writer, same on-disk format
-        from tests.test_eval_toydata import write_toy_interhuman
-        write_toy_interhuman(out, n_clips=40, seed=0, min_len=70, max_len=140)
+    r = subprocess.run([sys.executable, script, "--out", out, "--num_clips", "30", "--seed", "0",
+                        "--val_frac", "0.2", "--test_frac", "0.1"], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
     return out
 
 
@@ -35,7 +31,8 @@ def _train(dataset, ckpt, name, *extra):
 
 
 def _untrained_val(trainer, seed):
-    """Validation means of the untrained model (same seed -> same initial weights as the run)."""
+    """Validation means of the untrained model (same seed -> same initial weights as the run), over the
+    same windows as the trainer's validation (batches of 16, the partial last one dropped, as official)."""
     from data import build_vq_dataset
     from models.vq.build import build_vq
     from torch.utils.data import DataLoader
@@ -43,7 +40,7 @@ def _untrained_val(trainer, seed):
     fixseed(seed)
     trained, trainer.model = trainer.model, build_vq(trainer.opt).to(trainer.device)
     try:
-        return trainer.validate(DataLoader(build_vq_dataset(trainer.opt, "val"), batch_size=16))
+        return trainer.validate(DataLoader(build_vq_dataset(trainer.opt, "val"), batch_size=16, drop_last=True))
     finally:
         trainer.model = trained
 
@@ -94,19 +91,18 @@ def test_do_eval_keeps_best_checkpoints(dataset, tmp_path):
     tiny_eval = {"NUM_LAYERS": 1, "NUM_HEADS": 2, "LATENT_DIM": 16, "FF_SIZE": 32, "TEXT_LATENT_DIM": 16,
                  "TEXT_NUM_LAYERS": 1, "TEXT_NUM_HEADS": 2, "EMB_DIM": 8, "TEXT_ENCODER": "minilm"}
     save_interclip(InterCLIP(tiny_eval), str(tmp_path / "eval_model"))
-    tr = _train(dataset, tmp_path, "ev", "--max_epoch", "1", "--do_eval",
+    tr = _train(dataset, tmp_path, "ev", "--max_epoch", "1", "--extra_epoch", "False", "--do_eval",
                 "--test_batch_size", "4", "--eval_model_dir", str(tmp_path / "eval_model"))
     run = tmp_path / "interhuman" / "ev"
     assert (run / "model" / "best_fid.tar").is_file() and (run / "model" / "best_top1.tar").is_file()
     log = (run / "eval" / "evaluation_training.log").read_text()
     assert "==================== Epoch 1 ====================" in log and "---> [gen] FID:" in log
-    assert tr.best["fid"] < float("inf")
+    assert_best_checkpoints_match_log(str(run), tr.best, "vq_model")
 
 
 def test_interx_training_runs_with_fk_losses(tmp_path):
     """Inter-X: (B, 64, 56, 6) raw windows, dim_joint 6 set by the script (the official one crashes),
     FK losses from a (stand-in) SMPL-X file; reconstruction improves."""
-    pytest.importorskip("h5py")
     from tests.test_data_interx import write_interx
     from tests.test_vq_build import _fake_smplx
     root = str(tmp_path / "InterX")

@@ -34,12 +34,50 @@ def test_load_vq_restores_weights_in_eval_mode(tmp_path):
         assert torch.equal(model.state_dict()[k], v), k
 
 
+OFFICIAL_OPT_TXT = """------------ Options -------------
+batch_size: 256
+code_dim: 8
+dataset_name: interhuman
+depth: 1
+dilation_growth_rate: 3
+down_t: 2
+gpu_id: 0
+is_continue: False
+is_train: True
+lr: 0.0002
+milestones: [150000, 250000]
+mu: 0.99
+name: official
+nb_code: 16
+output_emb_width: 8
+stride_t: 2
+vq_act: relu
+vq_norm: None
+width: 16
+-------------- End ----------------
+"""
+
+
 def test_load_vq_from_official_opt_txt(tmp_path):
-    """The official opt.txt spells vq_norm as the string None; no opt.yaml."""
-    _run_folder(str(tmp_path), name="official")
-    os.remove(os.path.join(tmp_path, "interhuman", "official", "opt.yaml"))
+    """An official run folder: opt.txt only ("key: value" lines between the official header and footer,
+    vq_norm spelled as the string None), no opt.yaml. Every value comes back with its type and the
+    model is the saved one."""
+    ref = _run_folder(str(tmp_path), name="official").eval()
+    run = os.path.join(tmp_path, "interhuman", "official")
+    os.remove(os.path.join(run, "opt.yaml"))
+    with open(os.path.join(run, "opt.txt"), "w") as f:
+        f.write(OFFICIAL_OPT_TXT)
     model, vq_opt = load_vq(str(tmp_path), "interhuman", "official")
-    assert model.code_dim == 8
+    assert vq_opt.vq_norm is None and vq_opt.vq_act == "relu"
+    assert (vq_opt.width, vq_opt.nb_code, vq_opt.code_dim, vq_opt.depth) == (16, 16, 8, 1)
+    assert isinstance(vq_opt.width, int) and vq_opt.mu == 0.99 and vq_opt.lr == 2e-4
+    assert vq_opt.milestones == [150000, 250000] and vq_opt.is_continue is False and vq_opt.gpu_id == 0
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in model.modules())
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    x = torch.randn(1, 32, 262)
+    with torch.no_grad():
+        assert torch.equal(model.encode(x)[0], ref.encode(x)[0])
 
 
 def test_missing_checkpoint_is_a_one_line_error_with_the_fix(tmp_path):

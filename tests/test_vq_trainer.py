@@ -38,12 +38,16 @@ def _run(opt):
 def test_lr_schedule_matches_official(tmp_path):
     tr = _run(_opt(tmp_path, "sched"))
     lr, w = 2e-4, 3
-    # 9 iterations; milestones int(0.7*9)=6, int(0.85*9)=7, reached at iteration milestone + W - 1
-    expected = [lr * 2 / (w + 1), lr * 3 / (w + 1)] + [lr * 3 / (w + 1)] * 6 + [lr * 3 / (w + 1) * 0.1]
+    # schedule over 3 epochs = 9 iterations; milestones int(0.7*9)=6, int(0.85*9)=7, reached at iteration
+    # milestone + W - 1 (8 and 9); the official loop then runs a 4th epoch (iterations 10-12) at the final lr
+    expected = ([lr * 2 / (w + 1), lr * 3 / (w + 1)] + [lr * 3 / (w + 1)] * 6 + [lr * 3 / (w + 1) * 0.1]
+                + [lr * 3 / (w + 1) * 0.01] * 3)
     assert np.allclose(tr.lr_history, expected, rtol=1e-12)
     ck = load_checkpoint(f"{tr.opt.model_dir}/latest.tar")
     assert {"vq_model", "opt_vq_model", "scheduler", "ep", "total_it"} <= set(ck)
-    assert ck["ep"] == 3 and ck["total_it"] == 9
+    assert ck["ep"] == 4 and ck["total_it"] == 12
+    exact = _run(_opt(tmp_path, "exact", "--extra_epoch", "False"))   # switch: exactly max_epoch epochs
+    assert np.allclose(exact.lr_history, expected[:9], rtol=1e-12)
     for name in ("finest", "latest"):
         assert (tmp_path / "interhuman" / "sched" / "model" / f"{name}.tar").is_file()
 

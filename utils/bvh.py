@@ -7,198 +7,25 @@ What the BVH holds (per person, Y-up, 30 fps, metres by default or centimetres w
   Xrotation` (R = Rz Ry Rx, degrees), root OFFSET 0 so every reader places the root at the channels;
 - OFFSETS (the rest skeleton, T-pose facing +Z, left = +X, which SMPL's local rotations refer to):
   each bone's length is the person's mean bone length in the generated positions; its direction is
-  fitted to the motion: the direction in the parent's frame that best explains the generated bone
-  vectors given the rotations (alternating least squares with the root orientation, started from an
-  approximate SMPL neutral rest pose). When positions and rotations agree this recovers the true
-  skeleton, so the BVH reproduces the positions;
-- root translation = the generated pelvis; root orientation (not in the 262-d features) = the
-  rotation that best maps the rest bones, turned by the generated local rotations, onto the
-  generated bones (Kabsch per frame);
-- joint rotations, `rotations="6d"` (default): the generated local 6D rotations (Gram-Schmidt); they
-  may disagree with the generated positions (both come from the network);
-  `rotations="fit"`: fitted to the positions: each joint's 6D rotation is turned by the smallest
-  rotation that makes its bone point at the generated child (several children: Kabsch), so the FK of
-  the BVH follows the generated positions up to bone-length changes.
+  fitted to the motion (`utils.bvh_fit`: the direction in the parent's frame that best explains the
+  generated bone vectors given the rotations, started from an approximate SMPL neutral rest pose);
+- root translation = the generated pelvis; root orientation (not in the 262-d features) fitted per
+  frame;
+- joint rotations, `rotations="fit"` (default): fitted to the generated joint positions, so the BVH
+  shows what the video shows (exactly when the generated bones keep their lengths);
+  `rotations="6d"`: the generated local 6D rotations (Gram-Schmidt), which may disagree with the
+  generated positions (both come from the network). See `utils.bvh_fit`.
 """
 import os
 
 import numpy as np
 
 from data.skeleton import JOINT_NAMES, PARENTS, FPS
-from utils.quaternion import euler_to_matrix, matrix_to_euler, rot6d_to_matrix
+from utils.bvh_fit import (SMPL_REST_JOINTS, bone_lengths, children_of, forward_kinematics,  # noqa: F401
+                           local_rotations, rest_offsets)
+from utils.quaternion import euler_to_matrix, matrix_to_euler
 
-# Approximate SMPL neutral rest joints (metres, pelvis at the origin, Y-up, facing +Z, left = +X).
-# Only the directions are used; bone lengths come from the motion.
-SMPL_REST_JOINTS = np.array([
-    [0.000, 0.000, 0.000], [0.070, -0.091, -0.004], [-0.068, -0.091, -0.007], [-0.001, 0.114, -0.027],
-    [0.104, -0.453, -0.011], [-0.105, -0.449, -0.013], [0.006, 0.248, 0.000], [0.089, -0.866, -0.056],
-    [-0.092, -0.871, -0.053], [0.000, 0.303, 0.003], [0.120, -0.920, 0.056], [-0.118, -0.923, 0.060],
-    [-0.012, 0.515, -0.046], [0.075, 0.425, -0.040], [-0.078, 0.425, -0.044], [0.012, 0.603, 0.010],
-    [0.175, 0.447, -0.050], [-0.176, 0.447, -0.052], [0.433, 0.434, -0.071], [-0.431, 0.431, -0.067],
-    [0.691, 0.443, -0.077], [-0.689, 0.445, -0.073],
-], dtype=np.float64)
 ROT_ORDER = "ZYX"
-LEAVES = [j for j in range(len(PARENTS)) if j not in PARENTS]
-
-
-def children_of(parents):
-    return [[c for c, p in enumerate(parents) if p == j] for j in range(len(parents))]
-
-
-def rest_offsets(bone_lengths=None, rest_joints=SMPL_REST_JOINTS, parents=PARENTS):
-    """(J, 3) parent->joint offsets of the rest pose, each scaled to `bone_lengths[j]` if given."""
-    par = np.asarray(parents)
-    off = rest_joints - rest_joints[np.maximum(par, 0)]                        # (J, 3)
-    off[par < 0] = 0.0
-    if bone_lengths is not None:
-        norm = np.linalg.norm(off, axis=-1, keepdims=True)
-        off = np.where(norm > 0, off / np.maximum(norm, 1e-12), 0.0) * np.asarray(bone_lengths)[:, None]
-    return off
-
-
-def bone_lengths(positions, parents=PARENTS):
-    """Mean over frames of each joint's distance to its parent (0 for the root). (T, J, 3) -> (J,)."""
-    par = np.asarray(parents)
-    d = np.linalg.norm(positions - positions[:, np.maximum(par, 0)], axis=-1)  # (T, J)
-    return np.where(par < 0, 0.0, d.mean(axis=0))
-
-
-def forward_kinematics(local_R, root_pos, offsets, parents=PARENTS):
-    """Global positions from local rotations: G_j = G_parent R_j, p_j = p_parent + G_parent o_j.
-    local_R (T, J, 3, 3) (the root's is its global orientation), root_pos (T, 3), offsets (J, 3)
-    -> positions (T, J, 3), global rotations (T, J, 3, 3). Parents must precede children."""
-    T, J = local_R.shape[:2]
-    pos = np.zeros((T, J, 3))
-    glob = np.zeros((T, J, 3, 3))
-    for j, p in enumerate(parents):  # along the hierarchy; each step is vectorised over time
-        if p < 0:
-            glob[:, j], pos[:, j] = local_R[:, j], root_pos
-        else:
-            glob[:, j] = glob[:, p] @ local_R[:, j]
-            pos[:, j] = pos[:, p] + glob[:, p] @ offsets[j]
-    return pos, glob
-
-
-def kabsch(src, dst):
-    """Rotations R (T, 3, 3) minimising sum_k |R src_k - dst_t,k|^2; src (K, 3) or (T, K, 3), dst
-    (T, K, 3)."""
-    H = np.einsum("...ki,...kj->...ij", np.broadcast_to(src, dst.shape), dst)  # (T, 3, 3)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
-    D = np.zeros_like(H)
-    D[..., 0, 0] = D[..., 1, 1] = 1.0
-    D[..., 2, 2] = np.where(d == 0, 1.0, d)
-    return np.swapaxes(Vt, -1, -2) @ D @ np.swapaxes(U, -1, -2)
-
-
-def _swing(a, b):
-    """Smallest rotation (T, 3, 3) turning directions a onto b (T, 3) (Rodrigues; 180 degrees about a
-    perpendicular axis when opposite)."""
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    K = np.zeros(a.shape[:-1] + (3, 3))
-    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    K = K - np.swapaxes(K, -1, -2)
-    R = np.eye(3) + K + K @ K / np.maximum(1.0 + c, 1e-12)[..., None, None]
-    opposite = c < -1.0 + 1e-9
-    if opposite.any():
-        perp = np.cross(a[opposite], np.eye(3)[np.argmin(np.abs(a[opposite]), axis=-1)])
-        perp /= np.linalg.norm(perp, axis=-1, keepdims=True)
-        R[opposite] = 2.0 * perp[:, :, None] * perp[:, None, :] - np.eye(3)
-    return R
-
-
-def root_orientation(positions, offsets, parents=PARENTS):
-    """Root rotation (T, 3, 3) from positions: Kabsch of the rest offsets of the root's children
-    onto their generated offsets from the pelvis."""
-    kids = children_of(parents)[0]
-    return kabsch(offsets[kids], positions[:, kids] - positions[:, :1])
-
-
-def fit_skeleton(positions, local_R, parents=PARENTS, cycles=25, init=None):
-    """Rest offsets (J, 3) and root orientations (T, 3, 3) explaining `positions` (T, J, 3) given the
-    local rotations `local_R` (T, J, 3, 3) of joints 1.. (entry 0 ignored).
-
-    One step alternates (a) per frame, the root rotation G0 minimising sum_j |G0 C_par(j) o_j - b_j|^2
-    over all bones (C = chained local rotations below the root, b = generated bone vectors) and (b)
-    per bone, the direction of mean_t (G0 C_par)^T b_j, scaled to the mean bone length. Plain
-    alternation crawls along the nearly free "turn the root, counter-turn the hips" direction when
-    the local rotations are small, so the steps are accelerated with SQUAREM extrapolation. Starts
-    from `init` offsets (default: the SMPL-like template scaled to the bone lengths)."""
-    par = np.asarray(parents)
-    lengths = bone_lengths(positions, parents)                                  # (J,)
-    off = rest_offsets(lengths) if init is None else np.array(init, dtype=np.float64)
-    R = np.array(local_R, dtype=np.float64)
-    R[:, 0] = np.eye(3)
-    _, chain = forward_kinematics(R, np.zeros((len(R), 3)), off, parents)       # (T, J, 3, 3) C_j
-    bones = np.flatnonzero(par >= 0)
-    b = positions[:, bones] - positions[:, par[bones]]                          # (T, B, 3)
-    C_par = chain[:, par[bones]]                                                 # (T, B, 3, 3)
-    L = lengths[bones, None]                                                     # (B, 1)
-
-    def root(o):                                                                 # (B, 3) -> (T, 3, 3)
-        return kabsch(np.einsum("tbij,bj->tbi", C_par, o), b)
-
-    def step(o):
-        G0T = np.swapaxes(root(o), -1, -2)
-        d = np.einsum("tbji,tjk,tbk->bi", C_par, G0T, b) / len(b)                # (B, 3)
-        n = np.linalg.norm(d, axis=-1, keepdims=True)
-        keep = np.linalg.norm(o, axis=-1, keepdims=True)
-        return np.where(n > 1e-9, d / np.maximum(n, 1e-12) * L, o * L / np.maximum(keep, 1e-12))
-
-    def cost(o):
-        a = np.einsum("tbij,bj->tbi", C_par, o)
-        return np.sum((np.einsum("tij,tbj->tbi", kabsch(a, b), a) - b) ** 2)
-
-    x = step(off[bones])
-    best, best_cost = x, cost(x)
-    for _ in range(cycles):
-        x1 = step(x)
-        x2 = step(x1)
-        r, v = x1 - x, x2 - 2 * x1 + x
-        if np.linalg.norm(r) < 1e-10 or np.linalg.norm(v) < 1e-12:
-            x = x2
-        else:
-            alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
-            x = x - 2 * alpha * r + alpha * alpha * v
-            x = step(x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12) * L)
-        c = cost(x)
-        if c < best_cost:   # SQUAREM may overshoot: keep the best offsets seen
-            best, best_cost = x, c
-        if np.linalg.norm(r) < 1e-10:
-            break
-    off = off.copy()
-    off[bones] = best
-    return off, root(best)
-
-
-def local_rotations(positions, rot6d, offsets=None, fit=False, parents=PARENTS):
-    """(local rotations (T, J, 3, 3), offsets (J, 3)) for the BVH. positions (T, J, 3); rot6d
-    (T, J, 6) InterHuman layout (the root's entry is ignored); offsets default to `fit_skeleton`'s.
-    See the module docstring for `fit`."""
-    T, J = positions.shape[:2]
-    R = rot6d_to_matrix(np.asarray(rot6d, dtype=np.float64))                  # (T, J, 3, 3)
-    if offsets is None:
-        offsets, R[:, 0] = fit_skeleton(positions, R, parents)
-    else:
-        R[:, 0] = root_orientation(positions, offsets, parents)
-    if not fit:
-        return R, offsets
-    kids = children_of(parents)
-    glob = np.zeros((T, J, 3, 3))
-    for j, p in enumerate(parents):
-        G_par = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else glob[:, p]
-        G = G_par @ R[:, j]
-        if len(kids[j]) == 1:
-            c = kids[j][0]
-            G = _swing(G @ offsets[c], positions[:, c] - positions[:, j]) @ G
-        elif len(kids[j]) > 1:
-            G = kabsch(offsets[kids[j]], positions[:, kids[j]] - positions[:, j:j + 1])
-        glob[:, j] = G
-        R[:, j] = np.swapaxes(G_par, -1, -2) @ G
-    return R, offsets
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -274,8 +101,9 @@ def write_bvh(path, people, fps=FPS, scale=1.0, parents=PARENTS, names=JOINT_NAM
     return path
 
 
-def person_from_keypoints(keypoints, rotations="6d"):
-    """(T, 22, 9) keypoints ([positions | 6D], infer.py's npy) -> the dict write_bvh takes."""
+def person_from_keypoints(keypoints, rotations="fit"):
+    """(T, 22, 9) keypoints ([positions | 6D], infer.py's npy) -> the dict write_bvh takes; rotations
+    'fit' (fitted to the positions) or '6d' (the generated ones)."""
     if rotations not in ("6d", "fit"):
         raise ValueError(f"BVH rotations must be '6d' or 'fit', got {rotations!r}")
     kp = np.asarray(keypoints, dtype=np.float64)
@@ -287,13 +115,29 @@ def person_from_keypoints(keypoints, rotations="6d"):
     return {"offsets": off, "root_pos": pos[:, 0], "local_R": R}
 
 
-def export_interaction(folder, base, keypoints_per_person, rotations="6d", fps=FPS, scale=1.0):
+def export_interaction(folder, base, keypoints_per_person, rotations="fit", fps=FPS, scale=1.0):
     """Write `<base>_<k>.bvh` per person and `<base>.bvh` with everyone. Returns the paths."""
     people = [person_from_keypoints(kp, rotations) for kp in keypoints_per_person]
     paths = [write_bvh(os.path.join(folder, f"{base}_{k}.bvh"), [p], fps, scale)
              for k, p in enumerate(people)]
     paths.append(write_bvh(os.path.join(folder, f"{base}.bvh"), people, fps, scale))
     return paths
+
+
+def keypoint_residual(out_dir, scale=1.0):
+    """How far infer.py's BVH files in `out_dir` (its output folder; scale 100 for --bvh_units cm) are
+    from the keypoints they were written from: (N,) distances in metres over every joint, frame and
+    person of every `bvh/<base>_<k>.bvh`, read back (parser + FK) against `keypoint_npy/<base>_<k>.npy`."""
+    import glob
+    dists = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "bvh", "*_[0-9].bvh"))):
+        kp_path = os.path.join(out_dir, "keypoint_npy", os.path.basename(path)[:-4] + ".npy")
+        if not os.path.isfile(kp_path):
+            continue
+        b = read_bvh(path)
+        fk = bvh_forward_kinematics(b)[:, [b.names.index(n) for n in JOINT_NAMES]] / scale
+        dists.append(np.linalg.norm(fk - np.load(kp_path)[..., :3], axis=-1).ravel())
+    return np.concatenate(dists) if dists else np.zeros(0)
 
 
 # ------------------------------------------------------------------------------------------ parser

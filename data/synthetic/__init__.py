@@ -3,6 +3,7 @@
 Modules, bottom-up:
     skeleton_fk    SMPL-22 rest skeleton per body size, forward kinematics, InterHuman's 6D layout, Z-up/Y-up
     limbs          two-bone IK (arms, legs) and the footstep planner
+    micro_motion   the small continuous motion of every joint (sway, breathing, limb roll, wrist and toe play)
     body_motion    per-person plan -> local rotations -> FK positions (both people, hands reaching the partner)
     staging        time envelopes, body measurements, paths and hand goals the choreographies are written with
     choreo_contact handshake, high five, hug, hand-over, pat on the shoulder, dancing holding hands

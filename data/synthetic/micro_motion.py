@@ -4,8 +4,9 @@ the wrists and toes.
 
 Why: without it the choreographies leave some joints' local rotations constant (wrists, toes and collars
 never rotate, knees and elbows bend about one fixed hinge), so whole feature columns are constant and a
-per-column z-score normalisation divides zero by zero. Every joint here moves by a few degrees, smoothly,
-with its own random frequencies, phases and rest bias per clip.
+per-column z-score normalisation divides zero by zero. Every joint here moves by a few degrees, smoothly:
+each person has a few random signals (random frequencies, phases and rest bias per clip) and every joint
+axis is a fixed mix of them, so the whole body moves together as a real one does.
 
 It never spoils what the choreography asked for: trunk, head and collar rotations and the pelvis sway go
 into the plan BEFORE the legs and arms are solved (the feet stay planted, the hands still reach their goals),
@@ -29,9 +30,8 @@ ROLL_AMPLITUDE = {1: 0.08, 2: 0.08, 4: 0.08, 5: 0.08, 7: 0.08, 8: 0.08, 16: 0.1,
 LEAF_AMPLITUDE = {10: 0.12, 11: 0.12, 20: 0.2, 21: 0.2}
 SWAY_M = 0.01          # pelvis weight shift (metres, each horizontal axis)
 BREATH_M = 0.004       # pelvis height breathing (metres)
-# A person's micro-motion is driven by a few smooth random signals (slow: sway, fidgeting; fast: hand and
-# toe play), each joint axis a FIXED mix of them, as a body moves as a whole: random per clip but
-# low-dimensional, so a model can learn it rather than memorise ~60 unrelated noise channels.
+# The number of smooth random signals per person that drive it (slow: sway, fidgeting; fast: hand and toe
+# play); each joint axis is a FIXED mix of them.
 N_SLOW, N_FAST = 4, 2
 
 

@@ -9,8 +9,13 @@ it >= W, so the decays land at iteration milestone + W - 1. Loss = rec + 0.02 co
 codes); `finest.tar` at the lowest validation loss; `latest.tar` every `save_latest` iterations and
 at the end of every epoch; with an evaluation function `best_fid.tar` / `best_top1.tar`.
 
+Epochs (`--extra_epoch`, default official): the official loop `while epoch <= max_epoch: epoch += 1`
+runs max_epoch + 1 epochs while its milestones are placed on max_epoch epochs, so the last epoch runs
+at the final lr; `--extra_epoch False` stops after exactly max_epoch epochs (same schedule).
+Validation batches as official: batch_size windows, the last partial batch dropped (kept only when the
+validation set is smaller than one batch, where the official loop divides by zero).
+
 Differences from the official loop, all deliberate:
-- exactly `max_epoch` epochs (the official `while epoch <= max_epoch` runs one more);
 - resume restores the codebook's EMA statistics and init flag, the RNG states and the position in
   the epoch (the official code re-initialises the codebook from the first batch on resume);
 - the shuffling order is a seeded permutation per epoch, and validation/evaluation run with the
@@ -174,7 +179,8 @@ class VQTrainer:
         opt = self.opt
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opt.lr, betas=(0.9, 0.99),
                                            weight_decay=opt.weight_decay)
-        total = opt.max_epoch * iters_per_epoch
+        total = opt.max_epoch * iters_per_epoch           # the schedule's length (official: max_epoch epochs)
+        self.n_epochs = opt.max_epoch + (1 if getattr(opt, "extra_epoch", True) else 0)
         milestones = [int(f * total) for f in opt.milestones]
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=milestones,
                                                               gamma=opt.gamma)
@@ -280,27 +286,27 @@ class VQTrainer:
         loader_gen = torch.Generator().manual_seed(opt.seed)     # keeps the global RNG untouched
         train_loader = DataLoader(items, batch_sampler=sampler, num_workers=opt.num_workers,
                                   generator=loader_gen, pin_memory=self.device.type == "cuda")
-        val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False, drop_last=False,
-                                num_workers=opt.num_workers)
+        val_loader = DataLoader(val_set, batch_size=opt.batch_size, shuffle=False,
+                                drop_last=len(val_set) >= opt.batch_size, num_workers=opt.num_workers)
         steps = sampler.steps_per_epoch
         self._setup(steps)
         epoch, start_step, it = 0, 0, 0
         if opt.is_continue:
             epoch, start_step, it = self.resume(os.path.join(self.model_dir, "latest.tar"), resume)
             say(f"resumed from latest.tar at epoch {epoch}, step {start_step}, iteration {it}")
-        max_iters = opt.max_iters or self.total_iters
+        max_iters = opt.max_iters or self.n_epochs * steps
         net = wrap_ddp(self.model)
         codebook = GlobalBatchCodebook(self.model) if sampler.global_batch > opt.batch_size else None
         start = time.time()
         self.model.train()
         acc = defaultdict(float)
         try:
-            while epoch < opt.max_epoch and it < max_iters:
+            while epoch < self.n_epochs and it < max_iters:
                 sampler.set_position(epoch, start_step)
                 items.set_epoch(epoch)
                 micro = iter(train_loader)
                 bar = tqdm(total=steps, initial=start_step, dynamic_ncols=True, disable=not info.is_main,
-                           desc=f"epoch {epoch + 1}/{opt.max_epoch}")
+                           desc=f"epoch {epoch + 1}/{self.n_epochs}")
                 inner = start_step
                 for inner in range(start_step + 1, steps + 1):
                     it += 1

@@ -63,7 +63,7 @@ def run(script, args, work, nproc=1, log=None):
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(nproc),
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), script, *args]
-    res = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, **ENV), capture_output=True, text=True, timeout=900)
+    res = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, **ENV), capture_output=True, text=True, timeout=3600)
     out = res.stdout + res.stderr
     if log:
         with open(os.path.join(work, log + ".log"), "w") as f:

@@ -72,10 +72,12 @@ def test_the_tolerance_catches_a_changed_step(guards):
     assert any(b.startswith(f"trans_one: {k}") for b in bad)
 
 
-def test_runs_are_deterministic_in_one_process_and_across_ranks(guards):
-    """Two ranks equal one process with the same global batch; --length_split 2 equals 1 (float)."""
+def test_two_ranks_end_where_one_process_ends(guards):
+    """Two gloo ranks end with the weights of one process with the same global batch (gradient
+    accumulation), for every trainer and both --length_split settings."""
     for a, b in (("trans_one_split1", "trans_two_split1"), ("trans_one_split2", "trans_two_split2"),
-                 ("trans_one_split1", "trans_one_split2"), ("evaluator_one", "evaluator_two")):
+                 ("evaluator_one", "evaluator_two"), ("vq_one", "vq_two")):
         wa, wb = guards[a]["weights"], guards[b]["weights"]
+        assert wa.keys() == wb.keys()
         for k in wa:
-            assert np.allclose(wa[k], wb[k], rtol=1e-4, atol=1e-6), (a, b, k)
+            assert np.allclose(wa[k], wb[k], rtol=1e-4, atol=1e-5), (a, b, k)

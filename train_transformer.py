@@ -21,44 +21,30 @@ import os
 import sys
 
 import torch
-from torch.utils.data import DataLoader
 
-from data import build_t2m_dataset, load_stats, seed_worker
+from data import build_t2m_dataset, load_stats
 from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, count_parameters
 from models.mask_transformer.trainer import TransformerTrainer, split_batch
 from models.pipeline import InterMaskGenerator
+from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
+                                   training_eval_fn)
 from models.vq.build import load_vq
-from models.vq.trainer import setup_run_dirs
 from options.common import resolve_paths
 from options.opt_io import load_options, save_options
 from options.trans_option import TrainT2MOptions
 from utils.distributed import distributed_run
 from utils.cli import run_cli
 from utils.files import fixseed
-from utils.resume import latest_path, read_resume_checkpoint
-
-DATASET_SETTINGS = {  # what the official train_transformer.py sets per dataset
-    "interhuman": dict(joints_num=22),
-    "interx": dict(joints_num=56, motion_rep="smpl"),
-}
-EVAL_BATCH = {"interhuman": 96, "interx": 32}  # the official evaluation batch (R-precision pools)
-DEFAULT_TEST_BATCH = 96
+from utils.training.checkpoint import latest_path, read_resume_checkpoint
 
 
 def make_eval_fn(opt, vq, device):
     """--do_eval: generation FID / R-precision / matching on the val split (20 steps, cfg 2, top-k 0.9,
-    as the official evaluation during training). GT draws are re-seeded with --seed at every call."""
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
-    wrapper = build_eval_wrapper(opt, device)
+    as the official evaluation during training; models/training_setup.py)."""
     interx = opt.dataset_name == "interx"
-    eval_set = build_t2m_dataset(opt, "val", normalize=True)
-    collate = None
-    if interx:
-        from data.interx import collate_fn as collate
     mean, std = load_stats(opt)
-    log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
 
-    def eval_fn(model, epoch=None):
+    def motions_of(model):
         gen = InterMaskGenerator(model, vq, mean, std, device, opt.dataset_name)
 
         def motion_fn(batch):
@@ -67,15 +53,8 @@ def make_eval_fn(opt, vq, device):
             if not interx:
                 m1, m2 = gen.denormalize(m1), gen.denormalize(m2)
             return torch.cat([m1, m2], dim=-1), out_len
-
-        fixseed(opt.seed)
-        loader = DataLoader(eval_set, batch_size=opt.test_batch_size, shuffle=True, drop_last=True,
-                            num_workers=opt.num_workers, worker_init_fn=seed_worker,
-                            generator=torch.Generator().manual_seed(opt.seed), collate_fn=collate)
-        with torch.no_grad():
-            return evaluate_motions(motion_fn, loader, wrapper, device, mean=None if interx else mean,
-                                    std=None if interx else std, log_file=log_file, epoch=epoch)
-    return eval_fn
+        return motion_fn
+    return training_eval_fn(opt, device, motions_of)
 
 
 def check_resume_options(opt):
@@ -90,10 +69,7 @@ def check_resume_options(opt):
 def main(argv=None):
     opt = TrainT2MOptions().parse(argv)
     resolve_paths(opt)
-    for k, v in DATASET_SETTINGS[opt.dataset_name].items():
-        setattr(opt, k, v)
-    if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
-        opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
+    apply_dataset_settings(opt, "transformer")
     with distributed_run(opt) as info:
         device = info.device
         fixseed(opt.seed)
@@ -117,17 +93,9 @@ def main(argv=None):
             print(f"train items {len(train_set)}, val items {len(val_set)}, device {device}, ranks "
                   f"{info.world_size}, global batch {opt.batch_size * info.world_size * opt.grad_accum}")
         eval_fn = make_eval_fn(opt, vq, device) if opt.do_eval and info.is_main else None
-        writer = None
-        if info.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(opt.log_dir)
-        trainer = TransformerTrainer(opt, model, vq, device, eval_fn=eval_fn, writer=writer)
-        try:
-            trainer.train(train_set, val_set, resume)
-        finally:
-            if writer is not None:
-                writer.close()
-    return trainer
+        trainer = TransformerTrainer(opt, model, vq, device, eval_fn=eval_fn,
+                                     writer=tensorboard_writer(info, opt.log_dir))
+        return train_then_close(trainer, train_set, val_set, resume)
 
 
 def cli(argv=None):

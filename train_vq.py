@@ -15,30 +15,23 @@ Writes <checkpoints_dir>/<dataset_name>/<name>/{opt.txt, opt.yaml, model/{latest
 best_top1}.tar, log/ (TensorBoard), eval/evaluation_training.log}. Downstream scripts load
 `model/best_fid.tar` by default (--vq_which_epoch), which exists only after a `--do_eval` run.
 """
-import os
 import sys
 
 import torch
-from torch.utils.data import DataLoader
 
-from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
+from data import build_vq_dataset, load_stats
+from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
+                                   training_eval_fn)
 from models.vq.build import build_vq
 from models.vq.losses import GeometricLosses
-from models.vq.trainer import VQTrainer, setup_run_dirs
+from models.vq.trainer import VQTrainer
 from options.common import resolve_paths
 from options.opt_io import save_options
 from options.vq_option import arg_parse
 from utils.distributed import distributed_run
 from utils.cli import run_cli
 from utils.files import fixseed
-from utils.resume import latest_path, read_resume_checkpoint
-
-DATASET_SETTINGS = {  # what the official train_vq.py sets per dataset (plus Inter-X's missing dim_joint)
-    "interhuman": dict(joints_num=22, dim_joint=12),
-    "interx": dict(joints_num=56, dim_joint=6, motion_rep="smpl"),
-}
-EVAL_BATCH = {"interhuman": 96, "interx": 32}   # the official evaluation batch (R-precision pools)
-DEFAULT_TEST_BATCH = 96
+from utils.training.checkpoint import latest_path, read_resume_checkpoint
 
 
 def make_losses(opt):
@@ -60,21 +53,12 @@ def _reconstruct(model, person, length):
 
 
 def make_eval_fn(opt, device):
-    """--do_eval: reconstruction FID / R-precision / matching of the val split through the dataset's
-    evaluator, every epoch. The GT draws (crops, captions, person order) are re-seeded with --seed at
-    every call, so epochs are compared on the same samples; the trainer keeps the training random
-    streams untouched around this call. Returns eval_fn(model, epoch) -> metrics dict."""
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
-    wrapper = build_eval_wrapper(opt, device)
+    """--do_eval: reconstruction FID / R-precision / matching of the val split, every epoch
+    (models/training_setup.py). Returns eval_fn(model, epoch) -> metrics dict."""
     interx = opt.dataset_name == "interx"
-    eval_set = build_t2m_dataset(opt, "val", normalize=True)
-    collate = None
-    if interx:
-        from data.interx import collate_fn as collate
     mean, std = load_stats(opt)
-    log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
 
-    def eval_fn(model, epoch=None):
+    def motions_of(model):
         def motion_fn(batch):
             if interx:   # (B, 150, 56, 12): person 1 in channels 0:6, person 2 in 6:12, raw
                 lengths, halves = batch[5], [batch[4][..., :6], batch[4][..., 6:]]
@@ -88,24 +72,14 @@ def make_eval_fn(opt, device):
                     rec = rec * torch.as_tensor(std, device=device) + torch.as_tensor(mean, device=device)
                 recs.append(rec)
             return torch.cat(recs, dim=-1).cpu(), torch.as_tensor([4 * (int(n) // 4) for n in lengths])
-
-        fixseed(opt.seed)
-        loader = DataLoader(eval_set, batch_size=opt.test_batch_size, shuffle=True, drop_last=True,
-                            num_workers=opt.num_workers, worker_init_fn=seed_worker,
-                            generator=torch.Generator().manual_seed(opt.seed), collate_fn=collate)
-        with torch.no_grad():
-            return evaluate_motions(motion_fn, loader, wrapper, device, mean=None if interx else mean,
-                                    std=None if interx else std, log_file=log_file, epoch=epoch)
-    return eval_fn
+        return motion_fn
+    return training_eval_fn(opt, device, motions_of)
 
 
 def main(argv=None):
     opt = arg_parse(True, argv)
     resolve_paths(opt)
-    for k, v in DATASET_SETTINGS[opt.dataset_name].items():
-        setattr(opt, k, v)
-    if opt.test_batch_size == DEFAULT_TEST_BATCH:  # official: always forced; here only when not given
-        opt.test_batch_size = EVAL_BATCH[opt.dataset_name]
+    apply_dataset_settings(opt, "vq")
     with distributed_run(opt) as info:
         device = info.device
         fixseed(opt.seed)
@@ -127,17 +101,8 @@ def main(argv=None):
                   f"{info.world_size}, global batch {opt.batch_size * info.world_size * opt.grad_accum}")
         losses = make_losses(opt)
         eval_fn = make_eval_fn(opt, device) if opt.do_eval and info.is_main else None
-        writer = None
-        if info.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(opt.log_dir)
-        trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=writer)
-        try:
-            trainer.train(train_set, val_set, resume)
-        finally:
-            if writer is not None:
-                writer.close()
-    return trainer
+        trainer = VQTrainer(opt, model, losses, device, eval_fn=eval_fn, writer=tensorboard_writer(info, opt.log_dir))
+        return train_then_close(trainer, train_set, val_set, resume)
 
 
 def cli(argv=None):

@@ -217,7 +217,7 @@ def test_training_with_length_buckets(setup, monkeypatch):  # noqa: F811
 
     def record_step(self, *a, **k):
         out = train_step(self, *a, **k)
-        losses.append(out[0])
+        losses.append(out["loss"])
         return out
 
     monkeypatch.setattr(trainer_mod.TransformerTrainer, "micro_step", record_micro_step)

@@ -9,7 +9,8 @@ import torch
 
 from models.mask_transformer import length_split
 from models.mask_transformer.length_split import parse_length_split, part_cost, part_overhead, plan_parts
-from models.mask_transformer.trainer import TrainStep, TransformerTrainer
+from models.mask_transformer.train_step import TrainStep
+from models.mask_transformer.trainer import TransformerTrainer
 from models.mask_transformer.transformer import MaskingDraws, MaskTransformer
 from models.vq.build import build_vq
 from tests.test_split_backward import TINY_VQ, FixedTower, _grads
@@ -60,7 +61,7 @@ def test_split_equals_whole_batch(unroll, interaction, monkeypatch):
     loss, acc, grads = _run(unroll, 1, interaction)
     # a part's fixed cost as for the default model, so that auto does split this tiny model's batch
     monkeypatch.setattr(length_split, "AUTO_OVERHEAD_MACS", part_overhead(384, 1024) * (16 * 32 ** 2 + 4 * 32 * 64))
-    assert len(_trainer(unroll, "auto")._parts(torch.tensor(LENGTHS) // 4)) > 1
+    assert len(_trainer(unroll, "auto").plan(torch.tensor(LENGTHS) // 4)) > 1
     for split in (2, 4, "auto"):  # 4 parts of 6 clips: 2, 2, 1, 1 (odd parts under interaction masking)
         loss_s, acc_s, grads_s = _run(unroll, split, interaction)
         assert torch.allclose(loss_s, loss, rtol=1e-5, atol=1e-6), (split, loss_s, loss)
@@ -157,13 +158,13 @@ def test_auto_keeps_equal_lengths_whole_and_cuts_a_wide_mix():
 
 def test_trainer_parts_off_and_off_the_cpu(monkeypatch):
     lengths = torch.tensor([3, 18, 6, 16])
-    assert _trainer(1.0, 1)._parts(lengths) == [None]
+    assert _trainer(1.0, 1).plan(lengths) == [None]
     trainer = _trainer(1.0, "auto")
-    assert len(trainer._parts(lengths)) == 1          # this tiny model pays more per part than it saves
+    assert len(trainer.plan(lengths)) == 1          # this tiny model pays more per part than it saves
     monkeypatch.setattr(length_split, "AUTO_OVERHEAD_MACS", 1e5)
-    assert len(trainer._parts(lengths)) > 1
-    assert trainer._parts(lengths[:1]) == [None]
+    assert len(trainer.plan(lengths)) > 1
+    assert trainer.plan(lengths[:1]) == [None]
     for device in ("cuda", "mps"):                       # auto splits only on CPU, where it was measured
         trainer.device = torch.device(device)
-        assert trainer._parts(lengths) == [None]
-    assert len(_trainer(1.0, 2)._parts(lengths)) == 2
+        assert trainer.plan(lengths) == [None]
+    assert len(_trainer(1.0, 2).plan(lengths)) == 2

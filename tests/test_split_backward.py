@@ -6,7 +6,8 @@ import argparse
 import pytest
 import torch
 
-from models.mask_transformer.trainer import TrainStep, TransformerTrainer
+from models.mask_transformer.train_step import TrainStep
+from models.mask_transformer.trainer import TransformerTrainer
 from models.mask_transformer.transformer import MaskTransformer
 from models.vq.build import build_vq
 from tests.test_transformer_model import _randomise

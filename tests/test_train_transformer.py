@@ -43,7 +43,7 @@ def _main(setup, name, *extra):
 def _objective(trainer, n_batches=4, seed=0):
     """Eval-mode objective on fixed training batches with fixed masking draws."""
     from data import build_t2m_dataset
-    from models.vq.trainer import preserved_rng
+    from utils.training.checkpoint import preserved_rng
     opt = argparse.Namespace(dataset_name="interhuman", data_root=trainer.opt.data_root, stats_dir=None)
     ds = build_t2m_dataset(opt, "train")
     model = trainer.model

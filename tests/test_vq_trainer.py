@@ -6,7 +6,9 @@ import torch
 
 from models.vq.build import build_vq
 from models.vq.losses import GeometricLosses
-from models.vq.trainer import EpochBatchSampler, VQTrainer, setup_run_dirs
+from models.training_setup import setup_run_dirs
+from models.vq.trainer import VQTrainer
+from utils.distributed import GlobalBatchSampler as EpochBatchSampler
 from options.vq_option import arg_parse
 from utils.files import fixseed, load_checkpoint
 

@@ -141,7 +141,8 @@ def transformer_batch(lengths, g, first=0, full=300):
 def case_transformer(args, device, batches, length_split="auto"):
     """One run = one training step per batch of lengths in `batches` (--length_split as given; the
     trainer's default auto keeps a batch of equal lengths whole)."""
-    from models.mask_transformer.trainer import TrainStep, TransformerTrainer
+    from models.mask_transformer.train_step import TrainStep
+    from models.mask_transformer.trainer import TransformerTrainer
     from options.trans_option import TrainT2MOptions
     vq = random_vq(args, device)
     model = random_transformer(args, device)
@@ -163,7 +164,7 @@ def case_transformer(args, device, batches, length_split="auto"):
             trainer.micro_step(step, batch)
             trainer.optimizer.step()
             trainer.scheduler.step()
-    parts = [len(trainer._parts(torch.tensor(b) // 4)) for b in batches]  # what --length_split makes of each
+    parts = [len(trainer.plan(torch.tensor(b) // 4)) for b in batches]  # what --length_split makes of each
     if len(batches) == 1:
         return run, first, f"lengths {list(batches[0])} (padded to 300), run as {parts[0]} part(s)"
     return run, first, f"{len(batches)} steps on length-sorted batches " + \

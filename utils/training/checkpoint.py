@@ -1,10 +1,16 @@
-"""--is_continue, shared by the VQ-VAE and transformer trainers: latest.tar is read and checked
-before a run builds or writes anything (so a run never silently starts over, and a damaged file is
-named in one line), then the optimiser / scheduler state and the position in the epoch are restored.
+"""Checkpoints of a training run: atomic writes from rank 0, and --is_continue.
+
+latest.tar is read and checked before a run builds or writes anything (so a run never silently starts
+over, and a damaged file is named in one line); then the weights, optimiser / scheduler state, best
+values, RNG states and the position in the epoch are restored, refusing a file written with another
+global batch (the schedule and the data order would not continue).
 """
+import contextlib
 import os
 
-from utils.files import CheckpointError, first_line, load_checkpoint, load_state_checked, set_rng_state
+from utils.distributed import get_dist
+from utils.files import (CheckpointError, atomic_torch_save, first_line, load_checkpoint, load_state_checked,
+                         rng_state, set_rng_state)
 
 CONTINUE_HOW = "nothing to continue from: run without --is_continue first"
 
@@ -14,11 +20,27 @@ def latest_path(opt):
     return os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name, "model", "latest.tar")
 
 
-def read_resume_checkpoint(path, keys):
+def read_resume_checkpoint(path, keys, how=CONTINUE_HOW):
     """--is_continue: the checkpoint at `path`, read and checked for the entries `keys` before the run
     builds or writes anything. Never starts over: an absent file is a MissingFileError, an unreadable
     or incomplete one a CheckpointError, both one line naming the file."""
-    return load_checkpoint(path, how=CONTINUE_HOW, keys=keys)
+    return load_checkpoint(path, how=how, keys=keys)
+
+
+def save_checkpoint(state, path):
+    """Rank 0 writes `state` atomically (temp file + rename); the other ranks write nothing."""
+    if get_dist().is_main:
+        atomic_torch_save(state, path)
+
+
+@contextlib.contextmanager
+def preserved_rng():
+    """Run a block (validation, evaluation) without moving the training random streams."""
+    st = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(st)
 
 
 def restore_optimisation(optimizer, scheduler, ckpt, key, path):

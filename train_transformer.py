@@ -24,8 +24,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import build_t2m_dataset, load_stats, seed_worker
+from data.batches import split_batch
 from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, count_parameters
-from models.mask_transformer.trainer import TransformerTrainer, split_batch
+from models.mask_transformer.trainer import TransformerTrainer
 from models.pipeline import InterMaskGenerator
 from models.vq.build import load_vq
 from models.vq.trainer import setup_run_dirs
@@ -48,8 +49,9 @@ DEFAULT_TEST_BATCH = 96
 def make_eval_fn(opt, vq, device):
     """--do_eval: generation FID / R-precision / matching on the val split (20 steps, cfg 2, top-k 0.9,
     as the official evaluation during training). GT draws are re-seeded with --seed at every call."""
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
-    wrapper = build_eval_wrapper(opt, device)
+    from models.evaluator.build import build_evaluator
+    from utils.evaluation.during_training import evaluate_motions
+    wrapper = build_evaluator(opt, device)
     interx = opt.dataset_name == "interx"
     eval_set = build_t2m_dataset(opt, "val", normalize=True)
     collate = None

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
+from data.batches import loader_batch
 from models.vq.build import build_vq
 from models.vq.losses import GeometricLosses
 from models.vq.trainer import VQTrainer, setup_run_dirs
@@ -64,8 +65,9 @@ def make_eval_fn(opt, device):
     evaluator, every epoch. The GT draws (crops, captions, person order) are re-seeded with --seed at
     every call, so epochs are compared on the same samples; the trainer keeps the training random
     streams untouched around this call. Returns eval_fn(model, epoch) -> metrics dict."""
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
-    wrapper = build_eval_wrapper(opt, device)
+    from models.evaluator.build import build_evaluator
+    from utils.evaluation.during_training import evaluate_motions
+    wrapper = build_evaluator(opt, device)
     interx = opt.dataset_name == "interx"
     eval_set = build_t2m_dataset(opt, "val", normalize=True)
     collate = None
@@ -76,10 +78,8 @@ def make_eval_fn(opt, device):
 
     def eval_fn(model, epoch=None):
         def motion_fn(batch):
-            if interx:   # (B, 150, 56, 12): person 1 in channels 0:6, person 2 in 6:12, raw
-                lengths, halves = batch[5], [batch[4][..., :6], batch[4][..., 6:]]
-            else:        # (B, 300, 262) each, normalised
-                lengths, halves = batch[4], [batch[2], batch[3]]
+            b = loader_batch(batch, opt.dataset_name)  # persons (B, 150, 56, 6) raw / (B, 300, 262) normalised
+            lengths, halves = b.lengths, list(b.persons())
             recs = []
             for h in halves:
                 h = h.to(device).float()

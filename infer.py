@@ -32,6 +32,7 @@ import torch
 from data.skeleton import FEAT_DIM, FPS
 from options.common import resolve_device
 from options.infer_option import InferOptions
+from utils import runs as run_files
 from utils.cli import run_cli
 from utils.files import MissingFileError, fixseed, require_file
 from utils.prompts import MAX_FRAMES, PromptError, check_length, prompts_from_options
@@ -51,15 +52,13 @@ def base_name(ckpt_stem, ts, cs, topkr, prompt_idx, sample_idx):
 
 def list_checkpoints(run_dir, which_epoch):
     """Model files of the run whose names contain --which_epoch ('all' = every .tar), as official."""
-    model_dir = os.path.join(run_dir, "model")
-    require_file(model_dir, f"train it with train_transformer.py --name {os.path.basename(run_dir)} or "
-                            f"fetch the released models with `python prepare/download_models.py`")
-    files = sorted(f for f in os.listdir(model_dir)
-                   if f.endswith(".tar") and (which_epoch == "all" or which_epoch in f))
+    files = run_files.list_checkpoints(run_dir, which_epoch, f"train it with train_transformer.py --name "
+                                       f"{os.path.basename(run_dir)} or fetch the released models with "
+                                       f"`python prepare/download_models.py`")
     if not files:
-        raise MissingFileError(os.path.join(model_dir, f"*{which_epoch}*.tar"),
+        raise MissingFileError(os.path.join(run_dir, "model", f"*{which_epoch}*.tar"),
                                "no checkpoint matches --which_epoch; train the model or pick another one")
-    return [os.path.join(model_dir, f) for f in files]
+    return files
 
 
 # ------------------------------------------------------------------------------------ inputs

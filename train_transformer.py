@@ -23,8 +23,9 @@ import sys
 import torch
 
 from data import build_t2m_dataset, load_stats
+from data.batches import split_batch
 from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, count_parameters
-from models.mask_transformer.trainer import TransformerTrainer, split_batch
+from models.mask_transformer.trainer import TransformerTrainer
 from models.pipeline import InterMaskGenerator
 from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
                                    training_eval_fn)

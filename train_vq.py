@@ -20,6 +20,7 @@ import sys
 import torch
 
 from data import build_vq_dataset, load_stats
+from data.batches import loader_batch
 from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
                                    training_eval_fn)
 from models.vq.build import build_vq
@@ -60,10 +61,8 @@ def make_eval_fn(opt, device):
 
     def motions_of(model):
         def motion_fn(batch):
-            if interx:   # (B, 150, 56, 12): person 1 in channels 0:6, person 2 in 6:12, raw
-                lengths, halves = batch[5], [batch[4][..., :6], batch[4][..., 6:]]
-            else:        # (B, 300, 262) each, normalised
-                lengths, halves = batch[4], [batch[2], batch[3]]
+            b = loader_batch(batch, opt.dataset_name)  # persons (B, 150, 56, 6) raw / (B, 300, 262) normalised
+            lengths, halves = b.lengths, list(b.persons())
             recs = []
             for h in halves:
                 h = h.to(device).float()

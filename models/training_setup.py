@@ -44,8 +44,9 @@ def training_eval_fn(opt, device, motions_of):
     <eval_dir>/evaluation_training.log. `motions_of(model)` -> motion_fn(batch) -> (motions (B, T, D)
     de-normalised for InterHuman, lengths). The GT draws (crops, captions, person order) are re-seeded
     with --seed at every call, so epochs are compared on the same samples. Returns eval_fn(model, epoch)."""
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
-    wrapper = build_eval_wrapper(opt, device)
+    from models.evaluator.build import build_evaluator
+    from utils.evaluation.during_training import evaluate_motions
+    wrapper = build_evaluator(opt, device)
     interx = opt.dataset_name == "interx"
     eval_set = build_t2m_dataset(opt, "val", normalize=True)
     collate = None

@@ -52,22 +52,23 @@ def test_save_load_roundtrip_official_layout(tmp_path):
 
 
 def test_missing_evaluator_is_one_line_naming_the_script(tmp_path):
-    from utils.eval_t2m import build_eval_wrapper
+    from models.evaluator.build import build_evaluator
     from utils.files import MissingFileError
     for ds in ("interhuman", "interx"):
         opt = argparse.Namespace(dataset_name=ds, checkpoints_dir=str(tmp_path), eval_model_dir=None)
         with pytest.raises(MissingFileError) as e:
-            build_eval_wrapper(opt, torch.device("cpu"))
+            build_evaluator(opt, torch.device("cpu"))
         msg = str(e.value)
         assert "\n" not in msg and "prepare/download_evaluator.sh" in msg and str(tmp_path) in msg
 
 
 def test_evaluate_motions_identity_and_shuffle(tmp_path):
-    from utils.eval_t2m import build_eval_wrapper, evaluate_motions
+    from models.evaluator.build import build_evaluator
+    from utils.evaluation.during_training import evaluate_motions
     torch.set_num_threads(1)
     d, _ = _tiny_evaluator_dir(tmp_path)
     opt = argparse.Namespace(dataset_name="interhuman", checkpoints_dir="unused", eval_model_dir=d)
-    wrapper = build_eval_wrapper(opt, torch.device("cpu"))
+    wrapper = build_evaluator(opt, torch.device("cpu"))
     mean, std = np.full(262, 0.5, np.float32), np.full(262, 2.0, np.float32)
     batches = _batches(3, 8)
 

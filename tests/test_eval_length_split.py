@@ -5,7 +5,8 @@ import argparse
 import pytest
 import torch
 
-from eval import TransformerSource
+from models.mask_transformer.length_split import plan_parts
+from utils.evaluation.sources import TransformerSource
 
 
 class RecordingGenerator:
@@ -32,7 +33,7 @@ class RecordingGenerator:
 
 def _source(split, react=False):
     opt = argparse.Namespace(temperature=1.0, gumbel_sample=False, gen_react=react, gen_length_split=split)
-    return TransformerSource(RecordingGenerator(), opt, 20, 2.0, 0.9)
+    return TransformerSource(RecordingGenerator(), opt, 20, 2.0, 0.9, plan_parts)
 
 
 @pytest.mark.parametrize("react", [False, True])

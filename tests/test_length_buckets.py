@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from data.batches import split_batch
 from tests.test_train_transformer import _main, setup  # noqa: F401  (module fixture, reused)
 from utils.distributed import GlobalBatchSampler
 
@@ -212,7 +213,7 @@ def test_training_with_length_buckets(setup, monkeypatch):  # noqa: F811
 
     def record_micro_step(self, net, batch, position=None, *a, **k):
         if position is not None:
-            seen.append(trainer_mod.split_batch(batch, self.dataset_name)[3].tolist())
+            seen.append(split_batch(batch, self.dataset_name)[3].tolist())
         return micro_step(self, net, batch, position, *a, **k)
 
     def record_step(self, *a, **k):

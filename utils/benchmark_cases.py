@@ -246,7 +246,7 @@ def eval_counts(args):
 def case_eval(args, device):
     import eval as eval_script
     import models.pipeline  # noqa: F401  (imports are not part of the protocol's time)
-    import utils.eval_t2m  # noqa: F401
+    import utils.evaluation.protocol  # noqa: F401
     data, ckpt = os.path.join(args.work, "data"), os.path.join(args.work, "checkpoints")
     write_eval_dataset(data, args.eval_clips)
     write_eval_runs(args, data, ckpt)

@@ -1,10 +1,9 @@
 """Evaluation wrappers: turn a loader batch into (text, motion) embeddings exactly as the official
 `EvaluatorModelWrapper`s do.
 
-Batch formats (what the text-motion loaders deliver):
-- InterHuman: (names, texts, motion1 (B,T,262), motion2 (B,T,262), lengths (B,)), de-normalised.
-- Inter-X:    (word_embs (B,37,300), pos_ohot (B,37,15), captions, sent_lens (B,), motions (B,T,56,12),
-               m_lengths (B,), tokens), sorted by sent_len (descending) by the collate function.
+Batch formats: the text-motion loaders' tuples, read through `data.batches` (InterHumanBatch:
+names, texts, motion1/motion2 (B,T,262) de-normalised, lengths; InterXBatch: word_embs, pos_ohot,
+captions, sent_lens, motion (B,T,56,12), lengths, tokens, sorted by sent_len by the collate function).
 
 Both wrappers sort each batch by motion length (descending, `np.argsort(lengths)[::-1]`) and return
 the text embeddings re-ordered the same way, so row i of both outputs is one pair. The order used is
@@ -12,6 +11,8 @@ kept in `last_align_idx`.
 """
 import numpy as np
 import torch
+
+from data.batches import InterHumanBatch, InterXBatch
 
 
 def _align_idx(lengths):
@@ -31,9 +32,9 @@ class InterCLIPWrapper:
         self.last_align_idx = None
 
     def _prepare(self, batch):
-        _, texts, motion1, motion2, lengths = batch[:5]
-        lengths = torch.as_tensor(lengths).long()
-        motions = torch.cat([torch.as_tensor(motion1), torch.as_tensor(motion2)], dim=-1).float()  # (B,T,524)
+        b = InterHumanBatch.from_tuple(batch)
+        texts, lengths = b.texts, torch.as_tensor(b.lengths).long()
+        motions = torch.cat([torch.as_tensor(b.motion1), torch.as_tensor(b.motion2)], dim=-1).float()  # (B,T,524)
         align = _align_idx(lengths)
         self.last_align_idx = align
         motions, lengths = motions[align], lengths[align]
@@ -57,8 +58,9 @@ class InterCLIPWrapper:
     @staticmethod
     def batch_with_motions(batch, motions, lengths):
         """Same texts, other motions: motions (B, T, 524) de-normalised [person 1 | person 2]."""
-        names, texts = batch[0], batch[1]
-        return (names, texts, motions[..., :262], motions[..., 262:], torch.as_tensor(lengths).long())
+        b = InterHumanBatch.from_tuple(batch)
+        return InterHumanBatch(b.names, b.texts, motions[..., :262], motions[..., 262:],
+                               torch.as_tensor(lengths).long()).to_tuple()
 
 
 class InterXWrapper:
@@ -85,17 +87,18 @@ class InterXWrapper:
 
     @torch.no_grad()
     def get_co_embeddings(self, batch):
-        word_embs, pos_ohot, _, cap_lens, motions, m_lens = batch[:6]
-        motion_emb, align = self._motion_emb(motions, m_lens)
-        text_emb = self.model.text_encoder(torch.as_tensor(word_embs).float().to(self.device),
-                                           torch.as_tensor(pos_ohot).float().to(self.device),
-                                           torch.as_tensor(cap_lens).long())
+        b = InterXBatch.from_tuple(batch)
+        motion_emb, align = self._motion_emb(b.motion, b.lengths)
+        text_emb = self.model.text_encoder(torch.as_tensor(b.word_embs).float().to(self.device),
+                                           torch.as_tensor(b.pos_ohot).float().to(self.device),
+                                           torch.as_tensor(b.sent_lens).long())
         text_emb = text_emb[torch.as_tensor(align, device=self.device)]
         return text_emb.cpu(), motion_emb.cpu()
 
     @torch.no_grad()
     def get_motion_embeddings(self, batch):
-        return self._motion_emb(batch[4], batch[5])[0].cpu()
+        b = InterXBatch.from_tuple(batch)
+        return self._motion_emb(b.motion, b.lengths)[0].cpu()
 
     @staticmethod
     def batch_with_motions(batch, motions, lengths):
@@ -105,4 +108,6 @@ class InterXWrapper:
         motions = torch.as_tensor(motions).float().clone()
         valid = torch.arange(motions.shape[1])[None] < lengths[:, None]  # (B, T)
         motions[~valid] = 0
-        return (batch[0], batch[1], batch[2], batch[3], motions, lengths) + tuple(batch[6:])
+        b = InterXBatch.from_tuple(batch)
+        b.motion, b.lengths = motions, lengths
+        return b.to_tuple()

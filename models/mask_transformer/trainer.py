@@ -16,6 +16,7 @@ plan (train_step.py). What differs from the official trainer and why: docs/train
 import torch
 from torch.utils.data import DataLoader
 
+from data.batches import pair_batch
 from models.mask_transformer.build import checkpoint_state as transformer_weights
 from models.mask_transformer.length_split import micro_batch_plan, parse_length_split
 from models.mask_transformer.token_cache import TokenCache
@@ -25,16 +26,6 @@ from utils.distributed import GlobalBatchSampler, SeededItems, step_generator
 from utils.files import rng_state
 from utils.training.checkpoint import restore_training, resume_position
 from utils.training.loop import TrainingLoop, amp_dtype
-
-def split_batch(batch, dataset_name):
-    """Loader batch -> (texts, motion1, motion2, lengths in frames).
-    InterHuman: (names, texts, motion1, motion2, lengths); Inter-X: (word_emb, pos_ohot, captions,
-    sent_len, motion (B, T, 56, 12), lengths, tokens) with person 1 in channels 0:6."""
-    if dataset_name == "interx":
-        motion = torch.as_tensor(batch[4]).float()
-        return list(batch[2]), motion[..., :6], motion[..., 6:], torch.as_tensor(batch[5]).long()
-    return list(batch[1]), torch.as_tensor(batch[2]).float(), torch.as_tensor(batch[3]).float(), \
-        torch.as_tensor(batch[4]).long()
 
 
 def item_lengths(dataset):
@@ -135,14 +126,14 @@ class TransformerTrainer(TrainingLoop):
 
     def _inputs(self, batch, position):
         """Loader batch -> (ids (B, 10*steps), texts, m_lens (B,), steps_full, draws or None)."""
-        texts, motion1, motion2, lengths = split_batch(batch, self.dataset_name)
-        steps_full = motion1.shape[1] // 4  # the padded length the official code works on
-        m_lens = (lengths // 4).to(self.device)
-        ids = torch.cat([self.tokens(motion1), self.tokens(motion2)], dim=1)  # (B, 10*steps_full)
+        b = pair_batch(batch, self.dataset_name)
+        steps_full = b.motion1.shape[1] // 4  # the padded length the official code works on
+        m_lens = (b.lengths // 4).to(self.device)
+        ids = torch.cat([self.tokens(b.motion1), self.tokens(b.motion2)], dim=1)  # (B, 10*steps_full)
         steps = int(m_lens.max())
         ids = crop_layout(ids, steps_full, steps)  # (B, 10*steps): no work on all-padding steps
         draws = None if position is None else self.step_draws(*position, ids.shape[0], steps_full)
-        return ids, texts, m_lens, steps_full, draws
+        return ids, b.texts, m_lens, steps_full, draws
 
     def plan(self, m_lens):
         """How this micro-batch runs (--length_split): its parts; [None] = the whole micro-batch."""

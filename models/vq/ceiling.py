@@ -6,7 +6,7 @@ and decoded by a trained VQ-VAE, each person alone as in generation, and the int
 decoded clips lose cannot appear in generated motion either, so this separates VQ-VAE failures from
 transformer failures.
 
-    python -m utils.vq_ceiling --data_root data/synthetic_interhuman --vq_name demo_vq
+    python -m models.vq.ceiling --data_root data/synthetic_interhuman --vq_name demo_vq
 """
 import argparse
 import json
@@ -17,7 +17,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-FRAMES_PER_STEP = 4
+from data.batches import InterHumanBatch
+from models.pipeline import FRAMES_PER_STEP, InterMaskGenerator
 
 
 def _joints(motion, length):
@@ -28,7 +29,6 @@ def _joints(motion, length):
 def round_trip(vq, mean, std, m1, m2, length):
     """Normalised motions (T, 262) of both persons -> (ground truth, decoded) joints, each (L, 2, 22, 3),
     L = length rounded down to whole token steps. Each person is encoded and decoded alone."""
-    from models.pipeline import InterMaskGenerator
     gen = InterMaskGenerator(None, vq, mean, std, "cpu")
     steps = int(length) // FRAMES_PER_STEP
     frames = steps * FRAMES_PER_STEP
@@ -46,8 +46,8 @@ def signature_ceiling(vq, mean, std, dataset, kinds_of, per_kind=8, kinds=None):
     from data.synthetic.signatures import check, pelvis_distance
     out = defaultdict(lambda: dict(clips=0, ground_truth=0, decoded=0, pelvis_gt=[], pelvis_decoded=[]))
     for i in range(len(dataset)):
-        name, _, m1, m2, length = dataset.make_item(i, 0, None, 0.0, 0.0)
-        name = str(name)
+        item = InterHumanBatch.from_tuple(dataset.make_item(i, 0, None, 0.0, 0.0))
+        name, m1, m2, length = str(item.names), item.motion1, item.motion2, item.lengths
         kind = kinds_of(name)
         if name.endswith("_swap") or (kinds and kind not in kinds) or out[kind]["clips"] >= per_kind \
                 or int(length) < 2 * FRAMES_PER_STEP:

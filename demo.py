@@ -201,9 +201,9 @@ def main(argv=None):
 
 
 def vq_ceiling(a, ck, cfg, json_path):
-    """Run utils.vq_ceiling on the demo's VQ-VAE (the demo's interaction kinds, 8 training clips each);
+    """Run models.vq.ceiling on the demo's VQ-VAE (the demo's interaction kinds, 8 training clips each);
     -> seconds taken."""
-    from utils.vq_ceiling import main as ceiling_main
+    from models.vq.ceiling import main as ceiling_main
     print("\n=== VQ-VAE ceiling ===", flush=True)
     t0 = time.time()
     ceiling_main(["--data_root", a.data_root, "--checkpoints_dir", ck, "--vq_name", "demo_vq",

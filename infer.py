@@ -94,7 +94,7 @@ def load_pair_features(path):
     """An interaction to edit -> (person 1, person 2) de-normalised features (T, 262) each: a
     (T, 2, 262) file (feats/<base>.npy), or one person's keypoints / features `X_0.npy` or `X_1.npy`
     whose partner file sits next to it."""
-    from prepare.convert_motion import check_finite, load_npy, load_person_features
+    from data.motion_files import check_finite, load_npy, load_person_features
     require_file(path, "give feats/<base>.npy or keypoint_npy/<base>_0.npy from an earlier infer.py run")
     arr = load_npy(path)
     if arr.ndim == 3 and arr.shape[1:] == (2, FEAT_DIM):
@@ -183,7 +183,7 @@ def prepare_inputs(opt, max_frames):
     if opt.edit_span is not None and not opt.edit:
         raise InferError("--edit_span needs --edit FILE")
     if opt.react_to:
-        from prepare.convert_motion import load_person_features
+        from data.motion_files import load_person_features
         m1 = read_motion_file("--react_to", opt.react_to, load_person_features)
         n = _cap_length(len(m1), max_frames, f"--react_to {opt.react_to}")
         check_length(n, f"--react_to {opt.react_to}", max_frames=max_frames)

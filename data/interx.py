@@ -180,7 +180,7 @@ class InterXText2Motion(data.Dataset):
         self.max_text_len = int(getattr(opt, "max_text_len", 35))
         self.unit_length = int(getattr(opt, "unit_length", 4))
         if w_vectorizer is None:
-            from models.evaluator.word_vectorizer import WordVectorizer
+            from data.word_vectorizer import WordVectorizer
             w_vectorizer = WordVectorizer(os.path.join(opt.data_root, "glove"), "hhi_vab")
         self.w_vectorizer = w_vectorizer
         path = _split_h5(opt, split)
@@ -246,7 +246,7 @@ class InterXText2Motion(data.Dataset):
 
     def make_item(self, index, text, m_length, start):
         """The item for clip `name_list[index]` with its draws given (caption dict, length, start)."""
-        from models.evaluator.word_vectorizer import wrap_tokens
+        from data.word_vectorizer import wrap_tokens
         entry = self.data_dict[self.name_list[index]]
         tokens, sent_len = wrap_tokens(text["tokens"], self.max_text_len)
         word_embs, pos_onehot = self._embed(tokens)                          # (37, 300), (37, 15)

@@ -4,7 +4,7 @@ their defaults once the dataset is known."""
 import argparse
 import os
 
-import torch
+from utils.distributed import resolve_device  # noqa: F401  (the scripts' import)
 
 DATA_ROOT_DEFAULTS = {"interhuman": "data/InterHuman", "interx": "data/InterX"}
 
@@ -35,15 +35,6 @@ def add_project_args(parser):
     g.add_argument("--amp", type=str, default="none", choices=["none", "bf16", "fp16"],
                    help="mixed precision for training and generation (off by default)")
     return parser
-
-
-def resolve_device(opt):
-    """Pick the device without ever calling torch.cuda.set_device on a machine without CUDA."""
-    if getattr(opt, "device", None):
-        return torch.device(opt.device)
-    if torch.cuda.is_available():
-        return torch.device(f"cuda:{getattr(opt, 'gpu_id', 0)}")
-    return torch.device("cpu")
 
 
 def resolve_paths(opt):

@@ -6,7 +6,7 @@ from options.common import str2bool
 def _length_split(value):
     """argparse type of --length_split: "auto" or an integer >= 1 (clean usage error otherwise)."""
     import argparse
-    from models.mask_transformer.length_split import parse_length_split
+    from utils.cli import parse_length_split
     try:
         return parse_length_split(value)
     except ValueError as e:

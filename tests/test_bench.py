@@ -11,7 +11,7 @@ import torch
 
 import bench
 from models.mask_transformer.length_split import part_overhead, plan_parts
-from utils import benchmark_cases as cases
+import benchmark_cases as cases
 
 FAST_CASES = ["vq_b8", "trans_mix_b8", "trans_mix_split", "gen_b4", "eval"]  # one case of each code path
 

@@ -67,7 +67,7 @@ def test_quality_bar(demo):
     - placement: each prompt's generated pairs stand, on average, within 0.5-2x the mean pelvis distance
       of that interaction in the dataset;
     - signatures: every interaction the demo's VQ-VAE keeps on at least 6 of 8 of its own training clips
-      (utils.vq_ceiling, run by the demo) shows in at least one generated sample, with the pelvises at
+      (models.vq.ceiling, run by the demo) shows in at least one generated sample, with the pelvises at
       least 0.3 m apart where it happens (hug excepted: its pelvises are close by definition).
     Measured on an AMD EPYC, two seeds (docs/demo_quality.md): top-3 0.49 / 0.55 vs 0.21 / 0.27 for the
     baseline (chance 0.19), FID 144 / 137 vs 258 / 249; every prompt's pelvis distance 0.74-1.85x the

@@ -1,11 +1,11 @@
-"""utils/vq_ceiling.py: signatures checked on ground truth and on the VQ-VAE's decoded pair. A lossless
+"""models/vq/ceiling.py: signatures checked on ground truth and on the VQ-VAE's decoded pair. A lossless
 stand-in VQ must keep exactly what the ground truth has; a random VQ must change the decoded joints."""
 import numpy as np
 import pytest
 import torch
 
 from tests.conftest import write_random_vq_run
-from utils import vq_ceiling
+from models.vq import ceiling as vq_ceiling
 
 TINY_VQ = dict(dataset_name="interhuman", nb_code=32, code_dim=16, output_emb_width=16, width=16, depth=1)
 

@@ -15,7 +15,7 @@ import torch
 
 from models.mask_transformer.transformer import MaskTransformer
 from models.text_encoders import TEXT_WIDTHS, build_text_tower
-from options.opt_io import load_options
+from utils.run_options import has_options, load_options
 from utils.files import CheckpointError, load_checkpoint, load_state_checked, require_file
 
 # option name -> (MaskTransformer argument, official default)
@@ -85,7 +85,7 @@ def resolve_ckpt_file(run_dir, ckpt_file):
 
 def load_run_options(run_dir):
     """The run's saved options as a namespace (opt.yaml, else opt.txt)."""
-    if not (os.path.isfile(os.path.join(run_dir, "opt.yaml")) or os.path.isfile(os.path.join(run_dir, "opt.txt"))):
+    if not has_options(run_dir):
         require_file(os.path.join(run_dir, "opt.txt"), "train the model with train_transformer.py or "
                                                        "fetch it with `python prepare/download_models.py`")
     return argparse.Namespace(**load_options(run_dir))

@@ -33,6 +33,7 @@ import math
 import torch
 
 from models.mask_transformer.transformer import MaskingDraws, crop_layout
+from utils.cli import parse_length_split  # noqa: F401  (the trainer reads --length_split through here)
 from utils.distributed import no_sync
 
 
@@ -44,19 +45,6 @@ def part_overhead(latent_dim, ff_size):
     """Fixed cost of running one more part, in sample-steps of a model of these widths (24 for the default
     model, 244 for the demo's)."""
     return AUTO_OVERHEAD_MACS / (16 * latent_dim ** 2 + 4 * latent_dim * ff_size)
-
-
-def parse_length_split(value):
-    """--length_split value -> "auto" or an int >= 1 (1 = off); ValueError naming the value otherwise."""
-    if str(value).strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or str(n) != str(value).strip():
-        raise ValueError(f"--length_split must be 'auto' or an integer >= 1 (1 = off), got {value!r}")
-    return n
 
 
 def part_cost(count, steps, overhead):

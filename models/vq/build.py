@@ -11,8 +11,8 @@ import torch
 
 from models.vq.encdec import vq_layout
 from models.vq.model import RVQVAE
-from options.opt_io import load_options
 from utils.files import MissingFileError, load_checkpoint, load_state_checked
+from utils.run_options import has_options, load_options
 
 VQ_DEFAULTS = dict(dataset_name="interhuman", nb_code=1024, code_dim=512, output_emb_width=512, down_t=2,
                    stride_t=2, width=512, depth=2, dilation_growth_rate=3, vq_act="relu", vq_norm=None,
@@ -65,7 +65,7 @@ def load_vq(checkpoints_dir, dataset_name, vq_name, which_epoch="best_fid", devi
     one-line CheckpointError naming it."""
     run = vq_run_dir(checkpoints_dir, dataset_name, vq_name)
     how = _how_to_get(dataset_name, vq_name)
-    if not (os.path.isfile(os.path.join(run, "opt.yaml")) or os.path.isfile(os.path.join(run, "opt.txt"))):
+    if not has_options(run):
         raise MissingFileError(os.path.join(run, "opt.txt"), how)
     opts = load_options(run)
     opts.setdefault("dataset_name", dataset_name)

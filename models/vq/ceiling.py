@@ -6,7 +6,7 @@ and decoded by a trained VQ-VAE, each person alone as in generation, and the int
 decoded clips lose cannot appear in generated motion either, so this separates VQ-VAE failures from
 transformer failures.
 
-    python -m utils.vq_ceiling --data_root data/synthetic_interhuman --vq_name demo_vq
+    python -m models.vq.ceiling --data_root data/synthetic_interhuman --vq_name demo_vq
 """
 import argparse
 import json

@@ -187,11 +187,10 @@ def case_generate(args, device, bsz, frames=90):
 
 # ---------------------------------------------------------------------------------- eval case
 def write_eval_dataset(root, n_test, seed=0):
-    """`n_test` synthetic clips, all in the test split (prepare/make_synthetic_dataset.py), and unit
-    statistics (no train split to compute them from; values do not matter for timing)."""
-    from prepare.make_synthetic_dataset import main as make_synthetic_dataset
-    make_synthetic_dataset(["--out", root, "--num_clips", str(n_test), "--seed", str(seed), "--val_frac", "0",
-                            "--test_frac", "1", "--no_stats"])
+    """`n_test` synthetic clips, all in the test split (as prepare/make_synthetic_dataset.py writes them),
+    and unit statistics (no train split to compute them from; values do not matter for timing)."""
+    from data.synthetic.writer import write_dataset
+    write_dataset(root, n_test, seed, (0.0, 0.0, 1.0))
     os.makedirs(os.path.join(root, "stats"), exist_ok=True)
     np.save(os.path.join(root, "stats", "global_mean.npy"), np.zeros(262, np.float32))
     np.save(os.path.join(root, "stats", "global_std.npy"), np.ones(262, np.float32))

@@ -344,7 +344,8 @@ def main(argv=None):
     if opt.gen_react and not opt.use_trans:
         raise EvalError("--gen_react needs the transformer (--use_trans True)")
     from data import build_t2m_dataset, load_stats
-    data_opt = data_options(opt, run_opt)
+    from data.config import DataConfig
+    data_opt = DataConfig.from_options(vars(data_options(opt, run_opt)))
     wrapper = build_eval_wrapper(opt, device)
     if opt.dataset_name == "interx":
         dataset = build_t2m_dataset(data_opt, opt.split)

@@ -29,15 +29,14 @@ import time
 import numpy as np
 import torch
 
-from data.skeleton import FEAT_DIM, FPS
-from options.common import resolve_device
+from data.skeleton import FEAT_DIM, FPS, FRAMES_PER_TOKEN
+from options.common import DEFAULT_SEED, given_on_command_line, resolve_device
 from options.infer_option import InferOptions
 from utils.cli import run_cli
 from utils.files import MissingFileError, fixseed, require_file
 from utils.prompts import MAX_FRAMES, PromptError, check_length, prompts_from_options
 
 MAX_FRAMES_BY_DATASET = {"interhuman": MAX_FRAMES, "interx": 150}
-FRAMES_PER_STEP = 4
 
 
 class InferError(ValueError):
@@ -195,7 +194,7 @@ def prepare_inputs(opt, max_frames):
         n = _cap_length(len(a), max_frames, f"--edit {opt.edit}")
         check_length(n, f"--edit {opt.edit}", max_frames=max_frames)
         start, end = (int(round(s * FPS)) for s in opt.edit_span)
-        usable = FRAMES_PER_STEP * (n // FRAMES_PER_STEP)
+        usable = FRAMES_PER_TOKEN * (n // FRAMES_PER_TOKEN)
         if not 0 <= start < end <= usable:
             raise InferError(f"--edit_span {opt.edit_span[0]} {opt.edit_span[1]}: must satisfy 0 <= START < END "
                              f"<= {usable / FPS:.2f} s (the motion's {usable} usable frames)")
@@ -214,10 +213,10 @@ def run(opt):
     run_dir = os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name)
     run_opt = load_run_options(run_dir)
     ckpts = list_checkpoints(run_dir, opt.which_epoch)
-    seed = opt.seed if opt.seed is not None else int(getattr(run_opt, "seed", None) or 3407)
+    seed = opt.seed if opt.seed is not None else int(getattr(run_opt, "seed", None) or DEFAULT_SEED)
     device = resolve_device(opt)
     out_dir = opt.out_dir or os.path.join(run_dir, "animation_infer")
-    explicit_vq = any(a.startswith("--vq_which_epoch") for a in getattr(opt, "argv", []))
+    explicit_vq = given_on_command_line(getattr(opt, "argv", []), "--vq_which_epoch")
     vq_epoch = opt.vq_which_epoch if explicit_vq else getattr(run_opt, "vq_which_epoch", None)
     renderer = None
     if opt.format != "none" and opt.dataset_name != "interx":

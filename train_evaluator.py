@@ -99,7 +99,8 @@ def pair_motions(batch, device):
 
 def make_dataset(opt, split):
     from data import build_t2m_dataset
-    ds = build_t2m_dataset(opt, split)
+    from data.config import DataConfig
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), split)
     ds.normalize = False  # the evaluator always sees de-normalised motion
     return ds
 

@@ -24,7 +24,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import build_t2m_dataset, load_stats, seed_worker
+
+from data.config import DataConfig
 from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, count_parameters
+from models.mask_transformer.config import TransformerConfig
 from models.mask_transformer.trainer import TransformerTrainer, split_batch
 from models.pipeline import InterMaskGenerator
 from models.vq.build import load_vq
@@ -51,11 +54,11 @@ def make_eval_fn(opt, vq, device):
     from utils.eval_t2m import build_eval_wrapper, evaluate_motions
     wrapper = build_eval_wrapper(opt, device)
     interx = opt.dataset_name == "interx"
-    eval_set = build_t2m_dataset(opt, "val", normalize=True)
+    eval_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "val", normalize=True)
     collate = None
     if interx:
         from data.interx import collate_fn as collate
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
     log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
 
     def eval_fn(model, epoch=None):
@@ -104,9 +107,9 @@ def main(argv=None):
         opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
         if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
             check_resume_options(opt)
-        model = build_transformer(opt, device, with_text_tower=True)
-        train_set = build_t2m_dataset(opt, "train")
-        val_set = build_t2m_dataset(opt, "val")
+        model = build_transformer(TransformerConfig.from_options(vars(opt)), device, with_text_tower=True)
+        train_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
+        val_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "val")
         if info.is_main:
             save_options(opt, opt.save_root)
             n_all = count_parameters(model)

@@ -22,7 +22,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import build_t2m_dataset, build_vq_dataset, load_stats, seed_worker
+
+from data.config import DataConfig
+from data.skeleton import FRAMES_PER_TOKEN
 from models.vq.build import build_vq
+from models.vq.config import VQConfig
 from models.vq.losses import GeometricLosses
 from models.vq.trainer import VQTrainer, setup_run_dirs
 from options.common import resolve_paths
@@ -45,7 +49,7 @@ def make_losses(opt):
     if opt.dataset_name == "interx":
         from models.vq.losses_interx import InterXGeometricLosses
         return InterXGeometricLosses(opt.recons_loss, opt.smplx_path)
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
     return GeometricLosses(opt.recons_loss, mean, std, num_joints=opt.joints_num)
 
 
@@ -67,11 +71,11 @@ def make_eval_fn(opt, device):
     from utils.eval_t2m import build_eval_wrapper, evaluate_motions
     wrapper = build_eval_wrapper(opt, device)
     interx = opt.dataset_name == "interx"
-    eval_set = build_t2m_dataset(opt, "val", normalize=True)
+    eval_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "val", normalize=True)
     collate = None
     if interx:
         from data.interx import collate_fn as collate
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
     log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
 
     def eval_fn(model, epoch=None):
@@ -87,7 +91,8 @@ def make_eval_fn(opt, device):
                 if not interx:
                     rec = rec * torch.as_tensor(std, device=device) + torch.as_tensor(mean, device=device)
                 recs.append(rec)
-            return torch.cat(recs, dim=-1).cpu(), torch.as_tensor([4 * (int(n) // 4) for n in lengths])
+            usable = [FRAMES_PER_TOKEN * (int(n) // FRAMES_PER_TOKEN) for n in lengths]
+            return torch.cat(recs, dim=-1).cpu(), torch.as_tensor(usable)
 
         fixseed(opt.seed)
         loader = DataLoader(eval_set, batch_size=opt.test_batch_size, shuffle=True, drop_last=True,
@@ -115,9 +120,9 @@ def main(argv=None):
         if info.is_main:
             save_options(opt, opt.save_root)
 
-        train_set = build_vq_dataset(opt, "train")
-        val_set = build_vq_dataset(opt, "val")
-        model = build_vq(opt)
+        train_set = build_vq_dataset(DataConfig.from_options(vars(opt)), "train")
+        val_set = build_vq_dataset(DataConfig.from_options(vars(opt)), "val")
+        model = build_vq(VQConfig.from_options(vars(opt)))
         n_enc = sum(p.numel() for p in model.encoder.parameters())
         n_dec = sum(p.numel() for p in model.decoder.parameters())
         if info.is_main:

@@ -172,10 +172,11 @@ def test_eval_counts_fit_the_dataset(clips):
 
 def test_eval_dataset_has_the_requested_test_clips(tmp_path):
     from data import build_t2m_dataset
+    from data.config import DataConfig
     root = str(tmp_path / "data")
     cases.write_eval_dataset(root, n_test=5, seed=1)
     opt = argparse.Namespace(dataset_name="interhuman", data_root=root, stats_dir=None)
-    ds = build_t2m_dataset(opt, "test", normalize=False)
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "test", normalize=False)
     assert len(ds) == 5
     for i in range(len(ds)):
         _, text, m1, m2, length = ds[i]

@@ -1,13 +1,7 @@
 """Convert between InterHuman's motion files and this project's outputs.
 
-Three representations are involved:
-- InterHuman person files `motions_processed/person{1,2}/<clip>.npy`: (T, >=312) float, columns 0:66
-  the 22 SMPL body joints xyz (Z-up, metres; 62 joints are stored, the hands are not used), columns
-  186:312 the 21 local 6D rotations [R00, R01, R10, R11, R20, R21] of joints 1..21;
-- the 262-d features the models work on (data/process.py): (T-1, 262) per person, Y-up, both people in
-  person 1's canonical frame (pelvis at the xz origin facing +Z at frame 0, floor at y = 0);
-- infer.py's keypoints `keypoint_npy/<base>_{0,1}.npy`: (T, 22, 9) per person = [positions Y-up (3) |
-  6D rotations with a zero root (6)], in the model's frame.
+InterHuman person files, the 262-d features and infer.py's keypoints are described in data/motion_files.py,
+which holds the conversions (infer.py reads motions through them too).
 
 Commands (run from the repository root):
 
@@ -16,8 +10,6 @@ Commands (run from the repository root):
       --out_dir converted/ [--features]
   # our keypoints -> InterHuman person files (Z-up; the 40 hand joints are written as zeros)
   python prepare/convert_motion.py ours2interhuman KP_0.npy KP_1.npy --out_dir converted/ --name clip
-
-The conversions themselves live in data/motion_files.py (infer.py reads motions through them too).
 """
 import argparse
 import os

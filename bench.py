@@ -55,7 +55,7 @@ import time
 
 import torch
 
-from utils.benchmark_cases import ALL_CASES, DEFAULT_CASES, OFFICIAL, make_case, measure_ceiling, sync
+from benchmark_cases import ALL_CASES, DEFAULT_CASES, OFFICIAL, make_case, measure_ceiling, sync
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # eval.py loads its models and data on every call and takes minutes: one timed run, no warm-up (its

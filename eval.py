@@ -22,7 +22,7 @@ import sys
 
 from models.evaluator.build import build_evaluator, default_evaluator_dir, evaluator_file_list, sha256_file
 from models.mask_transformer.length_split import plan_parts
-from options.common import resolve_device, resolve_paths
+from options.common import DEFAULT_SEED, given_on_command_line, resolve_device, resolve_paths
 from options.eval_option import EvalT2MOptions
 from options.opt_io import load_options
 from utils.cli import run_cli
@@ -63,7 +63,7 @@ def make_sources(opt, run_opt, ckpt, settings, device):
         vq, _ = load_vq(opt.checkpoints_dir, opt.dataset_name, opt.name, name[:-4], device)
         return [(f"evaluation_{opt.which_epoch}.log", name, VQSource(vq, opt.recon_per_sample), [ckpt])]
     from models.pipeline import InterMaskGenerator
-    explicit = any(a.startswith("--vq_which_epoch") for a in opt.argv)
+    explicit = given_on_command_line(opt.argv, "--vq_which_epoch")
     vq_epoch = opt.vq_which_epoch if explicit else (run_opt.get("vq_which_epoch") or opt.vq_which_epoch)
     gen = InterMaskGenerator.from_run(opt.checkpoints_dir, opt.dataset_name, opt.name, name[:-4], device,
                                       vq_epoch, clip_path=opt.clip_path, stats_dir=opt.stats_dir,
@@ -83,14 +83,15 @@ def main(argv=None):
     run_dir = os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name)
     require_run_options(run_dir, f"train it first or fetch it with {FETCH}")
     run_opt = load_options(run_dir)
-    seed = opt.seed if opt.seed is not None else int(run_opt.get("seed") or 3407)
+    seed = opt.seed if opt.seed is not None else int(run_opt.get("seed") or DEFAULT_SEED)
     opt.batch_size = opt.batch_size or (32 if opt.dataset_name == "interx" else 96)
     if not opt.use_trans:
         opt.mm_num_samples = 0
     if opt.gen_react and not opt.use_trans:
         raise EvalError("--gen_react needs the transformer (--use_trans True)")
     from data import build_t2m_dataset, load_stats
-    data_opt = data_options(opt, run_opt)
+    from data.config import DataConfig
+    data_opt = DataConfig.from_options(vars(data_options(opt, run_opt)))
     wrapper = build_evaluator(opt, device)
     if opt.dataset_name == "interx":
         dataset = build_t2m_dataset(data_opt, opt.split)

@@ -29,8 +29,8 @@ import time
 import numpy as np
 import torch
 
-from data.skeleton import FEAT_DIM, FPS
-from options.common import resolve_device
+from data.skeleton import FEAT_DIM, FPS, FRAMES_PER_TOKEN
+from options.common import DEFAULT_SEED, given_on_command_line, resolve_device
 from options.infer_option import InferOptions
 from utils import runs as run_files
 from utils.cli import run_cli
@@ -38,7 +38,6 @@ from utils.files import MissingFileError, fixseed, require_file
 from utils.prompts import MAX_FRAMES, PromptError, check_length, prompts_from_options
 
 MAX_FRAMES_BY_DATASET = {"interhuman": MAX_FRAMES, "interx": 150}
-FRAMES_PER_STEP = 4
 
 
 class InferError(ValueError):
@@ -93,7 +92,7 @@ def load_pair_features(path):
     """An interaction to edit -> (person 1, person 2) de-normalised features (T, 262) each: a
     (T, 2, 262) file (feats/<base>.npy), or one person's keypoints / features `X_0.npy` or `X_1.npy`
     whose partner file sits next to it."""
-    from prepare.convert_motion import check_finite, load_npy, load_person_features
+    from data.motion_files import check_finite, load_npy, load_person_features
     require_file(path, "give feats/<base>.npy or keypoint_npy/<base>_0.npy from an earlier infer.py run")
     arr = load_npy(path)
     if arr.ndim == 3 and arr.shape[1:] == (2, FEAT_DIM):
@@ -182,7 +181,7 @@ def prepare_inputs(opt, max_frames):
     if opt.edit_span is not None and not opt.edit:
         raise InferError("--edit_span needs --edit FILE")
     if opt.react_to:
-        from prepare.convert_motion import load_person_features
+        from data.motion_files import load_person_features
         m1 = read_motion_file("--react_to", opt.react_to, load_person_features)
         n = _cap_length(len(m1), max_frames, f"--react_to {opt.react_to}")
         check_length(n, f"--react_to {opt.react_to}", max_frames=max_frames)
@@ -194,7 +193,7 @@ def prepare_inputs(opt, max_frames):
         n = _cap_length(len(a), max_frames, f"--edit {opt.edit}")
         check_length(n, f"--edit {opt.edit}", max_frames=max_frames)
         start, end = (int(round(s * FPS)) for s in opt.edit_span)
-        usable = FRAMES_PER_STEP * (n // FRAMES_PER_STEP)
+        usable = FRAMES_PER_TOKEN * (n // FRAMES_PER_TOKEN)
         if not 0 <= start < end <= usable:
             raise InferError(f"--edit_span {opt.edit_span[0]} {opt.edit_span[1]}: must satisfy 0 <= START < END "
                              f"<= {usable / FPS:.2f} s (the motion's {usable} usable frames)")
@@ -213,10 +212,10 @@ def run(opt):
     run_dir = os.path.join(opt.checkpoints_dir, opt.dataset_name, opt.name)
     run_opt = load_run_options(run_dir)
     ckpts = list_checkpoints(run_dir, opt.which_epoch)
-    seed = opt.seed if opt.seed is not None else int(getattr(run_opt, "seed", None) or 3407)
+    seed = opt.seed if opt.seed is not None else int(getattr(run_opt, "seed", None) or DEFAULT_SEED)
     device = resolve_device(opt)
     out_dir = opt.out_dir or os.path.join(run_dir, "animation_infer")
-    explicit_vq = any(a.startswith("--vq_which_epoch") for a in getattr(opt, "argv", []))
+    explicit_vq = given_on_command_line(getattr(opt, "argv", []), "--vq_which_epoch")
     vq_epoch = opt.vq_which_epoch if explicit_vq else getattr(run_opt, "vq_which_epoch", None)
     renderer = None
     if opt.format != "none" and opt.dataset_name != "interx":

@@ -53,7 +53,8 @@ def init_from_clip(model, clip_path):
 
 def make_dataset(opt, split):
     from data import build_t2m_dataset
-    ds = build_t2m_dataset(opt, split)
+    from data.config import DataConfig
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), split)
     ds.normalize = False  # the evaluator always sees de-normalised motion
     return ds
 

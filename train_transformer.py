@@ -24,7 +24,9 @@ import torch
 
 from data import build_t2m_dataset, load_stats
 from data.batches import split_batch
+from data.config import DataConfig
 from models.mask_transformer.build import MODEL_OPTIONS, build_transformer, count_parameters
+from models.mask_transformer.config import TransformerConfig
 from models.mask_transformer.trainer import TransformerTrainer
 from models.pipeline import InterMaskGenerator
 from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
@@ -43,7 +45,7 @@ def make_eval_fn(opt, vq, device):
     """--do_eval: generation FID / R-precision / matching on the val split (20 steps, cfg 2, top-k 0.9,
     as the official evaluation during training; models/training_setup.py)."""
     interx = opt.dataset_name == "interx"
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
 
     def motions_of(model):
         gen = InterMaskGenerator(model, vq, mean, std, device, opt.dataset_name)
@@ -81,9 +83,9 @@ def main(argv=None):
         opt.num_tokens, opt.code_dim = int(vq_opt.nb_code), int(vq_opt.code_dim)  # as the official script
         if opt.is_continue and os.path.isfile(os.path.join(opt.save_root, "opt.yaml")):
             check_resume_options(opt)
-        model = build_transformer(opt, device, with_text_tower=True)
-        train_set = build_t2m_dataset(opt, "train")
-        val_set = build_t2m_dataset(opt, "val")
+        model = build_transformer(TransformerConfig.from_options(vars(opt)), device, with_text_tower=True)
+        train_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
+        val_set = build_t2m_dataset(DataConfig.from_options(vars(opt)), "val")
         if info.is_main:
             save_options(opt, opt.save_root)
             n_all = count_parameters(model)

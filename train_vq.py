@@ -21,9 +21,12 @@ import torch
 
 from data import build_vq_dataset, load_stats
 from data.batches import loader_batch
+from data.config import DataConfig
+from data.skeleton import FRAMES_PER_TOKEN
 from models.training_setup import (apply_dataset_settings, setup_run_dirs, tensorboard_writer, train_then_close,
                                    training_eval_fn)
 from models.vq.build import build_vq
+from models.vq.config import VQConfig
 from models.vq.losses import GeometricLosses
 from models.vq.trainer import VQTrainer
 from options.common import resolve_paths
@@ -39,7 +42,7 @@ def make_losses(opt):
     if opt.dataset_name == "interx":
         from models.vq.losses_interx import InterXGeometricLosses
         return InterXGeometricLosses(opt.recons_loss, opt.smplx_path)
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
     return GeometricLosses(opt.recons_loss, mean, std, num_joints=opt.joints_num)
 
 
@@ -57,7 +60,7 @@ def make_eval_fn(opt, device):
     """--do_eval: reconstruction FID / R-precision / matching of the val split, every epoch
     (models/training_setup.py). Returns eval_fn(model, epoch) -> metrics dict."""
     interx = opt.dataset_name == "interx"
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
 
     def motions_of(model):
         def motion_fn(batch):
@@ -70,7 +73,8 @@ def make_eval_fn(opt, device):
                 if not interx:
                     rec = rec * torch.as_tensor(std, device=device) + torch.as_tensor(mean, device=device)
                 recs.append(rec)
-            return torch.cat(recs, dim=-1).cpu(), torch.as_tensor([4 * (int(n) // 4) for n in lengths])
+            usable = [FRAMES_PER_TOKEN * (int(n) // FRAMES_PER_TOKEN) for n in lengths]
+            return torch.cat(recs, dim=-1).cpu(), torch.as_tensor(usable)
         return motion_fn
     return training_eval_fn(opt, device, motions_of)
 
@@ -88,9 +92,9 @@ def main(argv=None):
         if info.is_main:
             save_options(opt, opt.save_root)
 
-        train_set = build_vq_dataset(opt, "train")
-        val_set = build_vq_dataset(opt, "val")
-        model = build_vq(opt)
+        train_set = build_vq_dataset(DataConfig.from_options(vars(opt)), "train")
+        val_set = build_vq_dataset(DataConfig.from_options(vars(opt)), "val")
+        model = build_vq(VQConfig.from_options(vars(opt)))
         n_enc = sum(p.numel() for p in model.encoder.parameters())
         n_dec = sum(p.numel() for p in model.decoder.parameters())
         if info.is_main:

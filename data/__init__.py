@@ -1,9 +1,10 @@
-"""Dataset factories chosen by opt.dataset_name, and the normalisation statistics.
+"""Dataset factories chosen by cfg.dataset_name, and the normalisation statistics. `cfg` is a DataConfig
+(data/config.py; from the command line: `DataConfig.from_options(vars(opt))`).
 
-    build_vq_dataset(opt, split)                      -> InterHumanMotion | InterXMotion
-    build_t2m_dataset(opt, mode, normalize=True, w_vectorizer=None)
+    build_vq_dataset(cfg, split)                      -> InterHumanMotion | InterXMotion
+    build_t2m_dataset(cfg, mode, normalize=True, w_vectorizer=None)
                                                       -> InterHumanDataset | InterXText2Motion
-    load_stats(opt)                                   -> (mean (262,), std (262,)) float32
+    load_stats(cfg)                                   -> (mean (262,), std (262,)) float32
     seed_worker(worker_id)                            DataLoader worker_init_fn (numpy seeding)
 
 Dataset classes are imported lazily so that `import data` stays light.
@@ -13,65 +14,53 @@ import os
 import numpy as np
 import torch
 
-from options.common import resolve_paths
-
-DATASETS = ("interhuman", "interx")
+from data.config import DataConfig
 
 
-def _dataset_name(opt):
-    name = getattr(opt, "dataset_name", "interhuman")
-    if name not in DATASETS:
-        raise ValueError(f"dataset_name must be one of {DATASETS}, got {name!r}")
-    return name
-
-
-def build_vq_dataset(opt, split="train"):
-    """Single-person windows for VQ training/validation (opt.window_size, opt.window_stride)."""
-    resolve_paths(opt)
-    if _dataset_name(opt) == "interx":
+def build_vq_dataset(cfg: DataConfig, split="train"):
+    """Single-person windows for VQ training/validation (cfg.window_size, cfg.window_stride)."""
+    if cfg.dataset_name == "interx":
         from data.interx import InterXMotion
-        return InterXMotion(opt, split)
+        return InterXMotion(cfg, split)
     from data.interhuman import InterHumanMotion
-    return InterHumanMotion(opt, split)
+    return InterHumanMotion(cfg, split)
 
 
-def build_t2m_dataset(opt, mode="train", normalize=True, w_vectorizer=None):
+def build_t2m_dataset(cfg: DataConfig, mode="train", normalize=True, w_vectorizer=None):
     """Text-motion pairs for transformer training, validation and evaluation. `normalize` applies
     to InterHuman (Inter-X's "smpl" representation is never normalised); `w_vectorizer` is the
     Inter-X evaluator's WordVectorizer (built from <data_root>/glove when None)."""
-    resolve_paths(opt)
-    if _dataset_name(opt) == "interx":
+    if cfg.dataset_name == "interx":
         from data.interx import InterXText2Motion
-        return InterXText2Motion(opt, mode, w_vectorizer)
+        return InterXText2Motion(cfg, mode, w_vectorizer)
     from data.interhuman import InterHumanDataset
-    return InterHumanDataset(opt, mode, normalize=normalize)
+    return InterHumanDataset(cfg, mode, normalize=normalize)
 
 
-def stats_how(opt):
+def stats_how(cfg: DataConfig):
     """How to produce the statistics files (for one-line missing-file errors)."""
-    return (f"run `python prepare/compute_stats.py --data_root {opt.data_root}` (statistics of your data) "
+    return (f"run `python prepare/compute_stats.py --data_root {cfg.data_root}` (statistics of your data) "
             f"or `python prepare/download_models.py` (the official statistics)")
 
 
-def load_stats(opt):
+def load_stats(cfg: DataConfig):
     """InterHuman: (mean, std) (262,) float32 from <stats_dir>/global_mean.npy and global_std.npy.
     Inter-X: (None, None), because its default "smpl" representation is not normalised (the
     optional "global" representation with interx_mean/std.npy is not supported here)."""
-    resolve_paths(opt)
-    if _dataset_name(opt) == "interx":
+    if cfg.dataset_name == "interx":
         return None, None
     from utils.files import require_file
     out = []
     for stem in ("global_mean", "global_std"):
-        path = require_file(os.path.join(opt.stats_dir, f"{stem}.npy"), stats_how(opt))
+        path = require_file(os.path.join(cfg.stats_dir, f"{stem}.npy"), stats_how(cfg))
         arr = np.load(path, allow_pickle=False)
         if arr.shape != (262,) or not np.isfinite(arr).all():
             from data.validate import DataError
-            raise DataError(f"{path}: expected 262 finite values, got shape {arr.shape}; {stats_how(opt)}")
+            raise DataError(f"{path}: expected 262 finite values, got shape {arr.shape}; {stats_how(cfg)}")
         out.append(arr.astype(np.float32))
     if not (out[1] > 0).all():
         from data.validate import DataError
-        raise DataError(f"{os.path.join(opt.stats_dir, 'global_std.npy')}: std must be > 0; {stats_how(opt)}")
+        raise DataError(f"{os.path.join(cfg.stats_dir, 'global_std.npy')}: std must be > 0; {stats_how(cfg)}")
     return out[0], out[1]
 
 

@@ -4,7 +4,7 @@
 `InterHumanDataset` (text-motion training, validation and evaluation): (name, caption, motion1,
 motion2, gt_length) with the official random crop and the two person-order coins.
 
-Layout under opt.data_root: motions_processed/person{1,2}/<id>.npy (T, >=312), annots/<id>.txt,
+Layout under cfg.data_root: motions_processed/person{1,2}/<id>.npy (T, >=312), annots/<id>.txt,
 split/{train,val,test}.txt, optional ignore_list.txt and split/ignore_list.txt (both are read).
 Bad clips are skipped with a warning naming the file (data/validate.py).
 """
@@ -17,7 +17,6 @@ from data.normalizer import Normalizer
 from data.process import TEXT_MIRROR_MODES, canonicalise_pair, mirror_caption, swap_left_right
 from data.validate import (ClipProblem, ClipReport, interhuman_paths, load_interhuman_clip, load_person,
                            read_split_ids)
-from options.common import resolve_paths
 
 SPLITS = ("train", "val", "test")
 OUTPUT_SWAP_MODES = ("official", "off")   # --output_swap: the two people in random order, or reference first
@@ -28,9 +27,9 @@ def _check_split(split):
         raise ValueError(f"split/mode must be one of {SPLITS}, got {split!r}")
 
 
-def _normalizer(opt):
+def _normalizer(cfg):
     from data import load_stats  # late: data/__init__ imports this module lazily too
-    return Normalizer(*load_stats(opt))
+    return Normalizer(*load_stats(cfg))
 
 
 class InterHumanMotion(data.Dataset):
@@ -39,17 +38,16 @@ class InterHumanMotion(data.Dataset):
     person2 mirrored] (the mirrored pair is canonicalised on its own). Items are all windows
     (window_size, 262) starting at 0, window_stride, ... ; z-scored (float32) when `normalize`."""
 
-    def __init__(self, opt, split="train", normalize=True):
+    def __init__(self, cfg, split="train", normalize=True):
         _check_split(split)
-        resolve_paths(opt)
-        self.opt, self.split, self.normalize = opt, split, normalize
-        self.window_size, self.window_stride = int(opt.window_size), int(opt.window_stride)
-        self.normalizer = _normalizer(opt)
+        self.cfg, self.split, self.normalize = cfg, split, normalize
+        self.window_size, self.window_stride = int(cfg.window_size), int(cfg.window_stride)
+        self.normalizer = _normalizer(cfg)
         self.clip_ids, self.motion_list = [], []
         report = ClipReport(f"InterHumanMotion({split})")
-        for clip_id in read_split_ids(opt.data_root, split):
+        for clip_id in read_split_ids(cfg.data_root, split):
             try:
-                raw1, raw2, _ = load_interhuman_clip(opt.data_root, clip_id, self.window_size)
+                raw1, raw2, _ = load_interhuman_clip(cfg.data_root, clip_id, self.window_size)
             except ClipProblem as p:
                 report.skip(clip_id, p)
                 continue
@@ -57,7 +55,7 @@ class InterHumanMotion(data.Dataset):
             p1m, p2m = canonicalise_pair(swap_left_right(raw1), swap_left_right(raw2))
             self.clip_ids.append(clip_id)
             self.motion_list.extend([p1, p1m, p2, p2m])
-        report.finish(len(self.clip_ids), f"{opt.data_root} split {split}")
+        report.finish(len(self.clip_ids), f"{cfg.data_root} split {split}")
         # (sequence, start) for every window; a clip of T frames has T-1 feature rows.
         self.indices = [(i, s) for i, seq in enumerate(self.motion_list)
                         for s in range(0, len(seq) - self.window_size + 1, self.window_stride)]
@@ -84,40 +82,39 @@ class InterHumanDataset(data.Dataset):
     max_gt_length = 300
     min_length = 15
 
-    def __init__(self, opt, mode="train", normalize=True):
+    def __init__(self, cfg, mode="train", normalize=True):
         _check_split(mode)
-        resolve_paths(opt)
-        self.opt, self.mode, self.normalize = opt, mode, normalize
+        self.cfg, self.mode, self.normalize = cfg, mode, normalize
         # (ours) --max_motion_length: crop length in raw frames (official 300); shorter crops make
         # training on long clips cheaper (attention cost grows with the square of the length)
-        max_len = int(getattr(opt, "max_motion_length", None) or type(self).max_gt_length)
+        max_len = int(cfg.max_motion_length or type(self).max_gt_length)
         if not self.min_length < max_len <= 300:
             raise ValueError(f"max_motion_length must be in ({self.min_length}, 300], got {max_len}")
         self.max_gt_length = max_len
-        self.cache = bool(getattr(opt, "cache", True))
-        self.text_mirror = getattr(opt, "text_mirror", "fixed") or "fixed"
+        self.cache = bool(cfg.cache)
+        self.text_mirror = cfg.text_mirror
         if self.text_mirror not in TEXT_MIRROR_MODES:
             raise ValueError(f"text_mirror must be one of {TEXT_MIRROR_MODES}, got {self.text_mirror!r}")
-        self.output_swap = getattr(opt, "output_swap", "official") or "official"
+        self.output_swap = cfg.output_swap
         if self.output_swap not in OUTPUT_SWAP_MODES:
             raise ValueError(f"output_swap must be one of {OUTPUT_SWAP_MODES}, got {self.output_swap!r}")
-        self.normalizer = _normalizer(opt)
+        self.normalizer = _normalizer(cfg)
         self.data_list, self.clips = [], []     # clips[k]: (raw1, raw2) (T, 192), or their paths
         report = ClipReport(f"InterHumanDataset({mode})")
-        for clip_id in read_split_ids(opt.data_root, mode):
+        for clip_id in read_split_ids(cfg.data_root, mode):
             try:
-                raw1, raw2, texts = load_interhuman_clip(opt.data_root, clip_id, self.min_length,
+                raw1, raw2, texts = load_interhuman_clip(cfg.data_root, clip_id, self.min_length,
                                                          self.max_gt_length, need_text=True)
             except ClipProblem as p:
                 report.skip(clip_id, p)
                 continue
             k, T = len(self.clips), raw1.shape[0]
-            self.clips.append((raw1, raw2) if self.cache else interhuman_paths(opt.data_root, clip_id)[:2])
+            self.clips.append((raw1, raw2) if self.cache else interhuman_paths(cfg.data_root, clip_id)[:2])
             self.data_list.append(dict(name=clip_id, clip=k, swap=False, texts=texts, length=T))
             if mode == "train":
                 self.data_list.append(dict(name=f"{clip_id}_swap", clip=k, swap=True, length=T,
                                            texts=[mirror_caption(t, self.text_mirror) for t in texts]))
-        report.finish(len(self.clips), f"{opt.data_root} split {mode}")
+        report.finish(len(self.clips), f"{cfg.data_root} split {mode}")
 
     @property
     def max_length(self):

@@ -1,7 +1,7 @@
 """Inter-X datasets in InterMask's "smpl" representation (no canonicalisation, no normalisation, no
 mirroring; the official scripts force motion_rep = "smpl" for Inter-X, so motion_rep is ignored).
 
-Layout under opt.data_root: motions/<split>.h5 (one dataset per clip id, (T, 56, 6): rows 0..54
+Layout under cfg.data_root: motions/<split>.h5 (one dataset per clip id, (T, 56, 6): rows 0..54
 axis-angles, row 55 root translation; channels 0:3 person 1, 3:6 person 2),
 splits/<split>.txt, texts_processed/<id>.txt (lines `caption#tok/POS tok/POS ...#from#to`),
 glove/hhi_vab_* (the evaluator's word vectors).
@@ -18,7 +18,6 @@ from torch.utils import data
 from torch.utils.data._utils.collate import default_collate
 
 from data.validate import ClipProblem, ClipReport, DataError, read_split_ids
-from options.common import resolve_paths
 from utils.quaternion import axis_angle_to_matrix, matrix_to_rot6d_rows
 
 JOINTS = 56
@@ -87,10 +86,10 @@ def _open_h5(path):
                         f"download the Inter-X release again") from None
 
 
-def _split_h5(opt, split):
-    path = os.path.join(opt.data_root, "motions", f"{split}.h5")
+def _split_h5(data_root, split):
+    path = os.path.join(data_root, "motions", f"{split}.h5")
     if not os.path.isfile(path):
-        raise DataError(f"missing {path}: download the Inter-X release into {opt.data_root} "
+        raise DataError(f"missing {path}: download the Inter-X release into {data_root} "
                         f"(motions/{{train,val,test}}.h5, splits/, texts_processed/, glove/)")
     return path
 
@@ -99,15 +98,14 @@ class InterXMotion(data.Dataset):
     """VQ windows: each person of each clip with T >= window_size is a sequence; items are the
     "smpl" features of windows (window_size, 56, 6) float32 at starts 0, window_stride, ..."""
 
-    def __init__(self, opt, split="train"):
-        resolve_paths(opt)
-        self.opt, self.split = opt, split
-        self.window_size, self.window_stride = int(opt.window_size), int(opt.window_stride)
-        path = _split_h5(opt, split)
+    def __init__(self, cfg, split="train"):
+        self.cfg, self.split = cfg, split
+        self.window_size, self.window_stride = int(cfg.window_size), int(cfg.window_stride)
+        path = _split_h5(cfg.data_root, split)
         self.clip_ids, self.data = [], []
         report = ClipReport(f"InterXMotion({split})")
         with _open_h5(path) as h5:
-            for clip_id in read_split_ids(opt.data_root, split, split_dir="splits"):
+            for clip_id in read_split_ids(cfg.data_root, split, split_dir="splits"):
                 try:
                     motion = _read_clip(h5, clip_id, path)
                     if motion.shape[0] < self.window_size:
@@ -173,22 +171,21 @@ class InterXText2Motion(data.Dataset):
     start (python random.randint). A crop of 150 frames or more is cut to its first 150 with
     m_length = 150; shorter ones are zero-padded to 150."""
 
-    def __init__(self, opt, split="train", w_vectorizer=None):
-        resolve_paths(opt)
-        self.opt, self.split = opt, split
-        self.max_motion_length = int(getattr(opt, "max_motion_length", 150))
-        self.max_text_len = int(getattr(opt, "max_text_len", 35))
-        self.unit_length = int(getattr(opt, "unit_length", 4))
+    def __init__(self, cfg, split="train", w_vectorizer=None):
+        self.cfg, self.split = cfg, split
+        self.max_motion_length = int(150 if cfg.max_motion_length is None else cfg.max_motion_length)
+        self.max_text_len = int(cfg.max_text_len)
+        self.unit_length = int(cfg.unit_length)
         if w_vectorizer is None:
-            from models.evaluator.word_vectorizer import WordVectorizer
-            w_vectorizer = WordVectorizer(os.path.join(opt.data_root, "glove"), "hhi_vab")
+            from data.word_vectorizer import WordVectorizer
+            w_vectorizer = WordVectorizer(os.path.join(cfg.data_root, "glove"), "hhi_vab")
         self.w_vectorizer = w_vectorizer
-        path = _split_h5(opt, split)
-        text_dir = os.path.join(opt.data_root, "texts_processed")
+        path = _split_h5(cfg.data_root, split)
+        text_dir = os.path.join(cfg.data_root, "texts_processed")
         entries = []
         report = ClipReport(f"InterXText2Motion({split})")
         with _open_h5(path) as h5:
-            for clip_id in read_split_ids(opt.data_root, split, split_dir="splits"):
+            for clip_id in read_split_ids(cfg.data_root, split, split_dir="splits"):
                 try:
                     motion = _read_clip(h5, clip_id, path)
                     if not MIN_T2M_LENGTH <= motion.shape[0] < MAX_T2M_LENGTH:
@@ -246,7 +243,7 @@ class InterXText2Motion(data.Dataset):
 
     def make_item(self, index, text, m_length, start):
         """The item for clip `name_list[index]` with its draws given (caption dict, length, start)."""
-        from models.evaluator.word_vectorizer import wrap_tokens
+        from data.word_vectorizer import wrap_tokens
         entry = self.data_dict[self.name_list[index]]
         tokens, sent_len = wrap_tokens(text["tokens"], self.max_text_len)
         word_embs, pos_onehot = self._embed(tokens)                          # (37, 300), (37, 15)

@@ -34,6 +34,10 @@ FOOT_VEL_THRESH = 0.001
 
 FPS = 30
 
+# One VQ-VAE token step covers 4 frames (time is halved down_t = 2 times): lengths are used as
+# 4 * (frames // 4), token maps are frames // 4 columns wide.
+FRAMES_PER_TOKEN = 4
+
 # Per-person 262-d feature layout (InterGen's "global" representation).
 POS = slice(0, 66)        # 22 x 3 joint positions, Y-up canonical frame
 VEL = slice(66, 132)      # 22 x 3 pos[t+1] - pos[t]

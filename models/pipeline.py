@@ -20,11 +20,11 @@ import os
 import numpy as np
 import torch
 
+from data.skeleton import FRAMES_PER_TOKEN
 from models.mask_transformer import sampler
 from models.mask_transformer.build import load_transformer
 from models.mask_transformer.position_encoding import NUM_ROWS
 
-FRAMES_PER_STEP = 4
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -52,6 +52,7 @@ class InterMaskGenerator:
         run named in its options (`vq_name`, checkpoint `vq_which_epoch`, default the run's own choice,
         official best_fid) and the normalisation statistics."""
         from data import load_stats
+        from data.config import DataConfig
         from models.vq.build import load_vq
         run_dir = os.path.join(checkpoints_dir, dataset_name, name)
         overrides = {"checkpoints_dir": checkpoints_dir}
@@ -65,7 +66,7 @@ class InterMaskGenerator:
                                        stats_dir=stats_dir or getattr(opt, "stats_dir", None))
         if stats_dir is None and stats_opt.stats_dir and not os.path.isdir(stats_opt.stats_dir):
             stats_opt.stats_dir = None  # the training machine's folder: fall back to the defaults
-        mean, std = load_stats(stats_opt)
+        mean, std = load_stats(DataConfig.from_options(vars(stats_opt)))
         return cls(transformer, vq, mean, std, device, dataset_name, temperature_on_logits, react_half_steps,
                    opt, vq_opt, amp=amp)
 
@@ -97,7 +98,7 @@ class InterMaskGenerator:
             length = int(m_lens[b])
             if ids.shape[1] < length:
                 raise ValueError(f"sample {b}: motion has {motion.shape[1]} frames, fewer than its length "
-                                 f"{length * FRAMES_PER_STEP}")
+                                 f"{length * FRAMES_PER_TOKEN}")
             out[b, :, :length] = ids[:, :length]
         return out.view(motion.shape[0], -1)
 
@@ -118,16 +119,16 @@ class InterMaskGenerator:
                     raise ValueError(f"sample {b} person {p + 1}: padded token inside its length {length}")
                 motion = self.vq.forward_decoder(tok)[0].float().cpu()  # (4L, ...)
                 if outs[p] is None:
-                    outs[p] = torch.zeros((bsz, FRAMES_PER_STEP * steps_max) + tuple(motion.shape[1:]))
+                    outs[p] = torch.zeros((bsz, FRAMES_PER_TOKEN * steps_max) + tuple(motion.shape[1:]))
                 outs[p][b, :motion.shape[0]] = motion
         return outs[0], outs[1]
 
     # ------------------------------------------------------------------ generation
     def _steps(self, lengths_frames):
         frames = torch.as_tensor(lengths_frames).long().view(-1)
-        m_lens = frames // FRAMES_PER_STEP
+        m_lens = frames // FRAMES_PER_TOKEN
         if (m_lens < 1).any():
-            raise ValueError(f"every length must be >= {FRAMES_PER_STEP} frames, got {frames.tolist()}")
+            raise ValueError(f"every length must be >= {FRAMES_PER_TOKEN} frames, got {frames.tolist()}")
         return m_lens
 
     def _autocast(self):
@@ -149,7 +150,7 @@ class InterMaskGenerator:
             ids = sampler.generate(self.transformer, texts, m_lens, **self._kw(time_steps, cond_scale, topkr,
                                                                                 temperature, gsample, seed))
         m1, m2 = self.decode(ids.cpu(), m_lens)
-        return m1, m2, m_lens * FRAMES_PER_STEP
+        return m1, m2, m_lens * FRAMES_PER_TOKEN
 
     def react(self, texts, motion1, lengths_frames, time_steps=20, cond_scale=2.0, topkr=0.9, temperature=1.0,
               gsample=False, seed=None, half_steps=None):
@@ -164,7 +165,7 @@ class InterMaskGenerator:
             ids = sampler.generate_reaction(self.transformer, texts, ids1, m_lens, half_steps=half,
                                             **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
         m1, m2 = self.decode(ids.cpu(), m_lens)
-        return m1, m2, m_lens * FRAMES_PER_STEP
+        return m1, m2, m_lens * FRAMES_PER_TOKEN
 
     def edit(self, texts, motion1, motion2, lengths_frames, span_frames, which_person="both", time_steps=20,
              cond_scale=2.0, topkr=0.9, temperature=1.0, gsample=False, seed=None):
@@ -177,7 +178,7 @@ class InterMaskGenerator:
         start, end = span_frames
         if not 0 <= start < end:
             raise ValueError(f"span_frames must satisfy 0 <= start < end, got {span_frames}")
-        first, last = int(start) // FRAMES_PER_STEP, -(-int(end) // FRAMES_PER_STEP)
+        first, last = int(start) // FRAMES_PER_TOKEN, -(-int(end) // FRAMES_PER_TOKEN)
         ids = torch.cat([self.encode_person(motion1, m_lens, steps_max),
                          self.encode_person(motion2, m_lens, steps_max)], dim=1)  # (B, 10S)
         editable = sampler.span_editable(m_lens, steps_max, first, last, which_person)
@@ -185,4 +186,4 @@ class InterMaskGenerator:
             out = sampler.edit(self.transformer, texts, ids, m_lens, editable,
                                **self._kw(time_steps, cond_scale, topkr, temperature, gsample, seed))
         m1, m2 = self.decode(out.cpu(), m_lens)
-        return m1, m2, m_lens * FRAMES_PER_STEP
+        return m1, m2, m_lens * FRAMES_PER_TOKEN

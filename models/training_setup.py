@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from data import build_t2m_dataset, load_stats, seed_worker
+from data.config import DataConfig
 from utils.files import fixseed
 
 DATASET_SETTINGS = {  # what each official training script sets per dataset (plus Inter-X's missing dim_joint)
@@ -48,11 +49,12 @@ def training_eval_fn(opt, device, motions_of):
     from utils.evaluation.during_training import evaluate_motions
     wrapper = build_evaluator(opt, device)
     interx = opt.dataset_name == "interx"
-    eval_set = build_t2m_dataset(opt, "val", normalize=True)
+    data_cfg = DataConfig.from_options(vars(opt))
+    eval_set = build_t2m_dataset(data_cfg, "val", normalize=True)
     collate = None
     if interx:
         from data.interx import collate_fn as collate
-    mean, std = load_stats(opt)
+    mean, std = load_stats(data_cfg)
     log_file = os.path.join(opt.eval_dir, "evaluation_training.log")
 
     def eval_fn(model, epoch=None):

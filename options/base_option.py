@@ -56,5 +56,4 @@ class BaseOptions:
         if not self.initialized:
             self.initialize()
         self.opt = self.parser.parse_args(argv)
-        self.opt.is_train = getattr(self, "is_train", False)
         return self.opt

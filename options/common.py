@@ -2,11 +2,11 @@
 to the official CLI (data root, stats location, device, workers, mixed precision), and resolution of
 their defaults once the dataset is known."""
 import argparse
-import os
 
-import torch
+from data.config import data_paths
+from utils.distributed import resolve_device  # noqa: F401  (the scripts' import)
 
-DATA_ROOT_DEFAULTS = {"interhuman": "data/InterHuman", "interx": "data/InterX"}
+DEFAULT_SEED = 3407  # --seed of every trainer; eval/infer fall back to it when the run saved no seed
 
 
 def str2bool(v):
@@ -19,6 +19,12 @@ def str2bool(v):
     if s in ("0", "false", "f", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
+
+
+def given_on_command_line(argv, flag):
+    """True when `flag` was typed in `argv` (as `flag value` or `flag=value`), so it was not left at its
+    default: e.g. --vq_which_epoch overrides the run's saved choice only when given."""
+    return any(a.startswith(flag) for a in argv)
 
 
 def add_project_args(parser):
@@ -37,20 +43,9 @@ def add_project_args(parser):
     return parser
 
 
-def resolve_device(opt):
-    """Pick the device without ever calling torch.cuda.set_device on a machine without CUDA."""
-    if getattr(opt, "device", None):
-        return torch.device(opt.device)
-    if torch.cuda.is_available():
-        return torch.device(f"cuda:{getattr(opt, 'gpu_id', 0)}")
-    return torch.device("cpu")
-
-
 def resolve_paths(opt):
-    """Fill data_root / stats_dir defaults from the dataset name (all relative to the working dir)."""
-    if getattr(opt, "data_root", None) is None:
-        opt.data_root = DATA_ROOT_DEFAULTS.get(opt.dataset_name, os.path.join("data", opt.dataset_name))
-    if getattr(opt, "stats_dir", None) is None:
-        own = os.path.join(opt.data_root, "stats")
-        opt.stats_dir = own if os.path.isdir(own) else os.path.join("data", "stats")
+    """Fill the script's data_root / stats_dir defaults in place (data/config.py's data_paths), so that a
+    run's opt.txt / opt.yaml records the folders it used."""
+    opt.data_root, opt.stats_dir = data_paths(opt.dataset_name, getattr(opt, "data_root", None),
+                                              getattr(opt, "stats_dir", None))
     return opt

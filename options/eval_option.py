@@ -55,4 +55,3 @@ class EvalT2MOptions(BaseOptions):
                        help="(ours) --use_trans False: reconstruct each sample alone at its own length, as "
                             "the official batch-1 loop (the VQ's graph quirk makes results depend on the "
                             "batch); False = batches of --gen_batch_size (faster, slightly different)")
-        self.is_train = False

@@ -6,7 +6,7 @@ datasets. The run writes `<checkpoints_dir>/<dataset_name>/<name>/{eval_model.ya
 which eval.py loads with `--eval_model_dir <that folder>` exactly like the official evaluator."""
 import argparse
 
-from options.common import add_project_args, str2bool
+from options.common import DEFAULT_SEED, add_project_args, str2bool
 
 
 class EvaluatorTrainOptions:
@@ -49,12 +49,12 @@ class EvaluatorTrainOptions:
                        help="training crop length in frames (the evaluator still reads up to 300)")
         p.add_argument("--eval_batch_size", type=int, default=96,
                        help="R-precision pool for validation (96 = the InterHuman protocol)")
-        p.add_argument("--seed", type=int, default=3407)
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED)
         p.add_argument("--is_continue", action="store_true", help="resume from model/latest.tar")
         p.add_argument("--log_every", type=int, default=50)
         add_project_args(p)
 
     def parse(self, argv=None):
         opt = self.parser.parse_args(argv)
-        opt.is_train = True
+        opt.is_train = True  # read by nothing; written to opt.txt / opt.yaml as the VQ and transformer runs do
         return opt

@@ -1,12 +1,14 @@
 """Writing and reading a run's options.
 
 Each run writes `opt.txt` in the official format (readable by the official `get_opt`) and `opt.yaml`
-next to its checkpoints. Evaluation and inference re-read the model-defining options from there, so a
-model is always rebuilt exactly as it was trained.
+next to its checkpoints. Evaluation and inference re-read the model-defining options from there
+(utils/run_options.py), so a model is always rebuilt exactly as it was trained.
 """
 import os
 
 import yaml
+
+from utils.run_options import has_options, load_options, read_opt_txt  # noqa: F401  (re-exported)
 
 HEADER = "------------ Options -------------"
 FOOTER = "-------------- End ----------------"
@@ -31,50 +33,3 @@ def _atomic_write(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def _parse_value(s):
-    """The official get_opt conversions: True/False -> bool, d.d -> float, digits -> int, else str."""
-    s = s.strip()
-    if s in ("True", "False"):
-        return s == "True"
-    if s == "None":
-        return None
-    try:
-        if s.lstrip("-").isdigit():
-            return int(s)
-        return float(s)
-    except ValueError:
-        pass
-    if s.startswith("[") and s.endswith("]"):
-        try:
-            return yaml.safe_load(s)
-        except yaml.YAMLError:
-            return s
-    return s
-
-
-def read_opt_txt(path):
-    """Parse an official-format `opt.txt` / `eval_model.yaml` ("key: value" lines) into a dict.
-
-    Unlike the official parser it tolerates blank lines and the header/footer lines."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"options file not found: {path}")
-    out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("---") or line.startswith("#") or ":" not in line:
-                continue
-            k, v = line.split(":", 1)
-            out[k.strip()] = _parse_value(v)
-    return out
-
-
-def load_options(folder):
-    """Options of a run folder: opt.yaml when present (exact types), else opt.txt."""
-    y = os.path.join(folder, "opt.yaml")
-    if os.path.isfile(y):
-        with open(y) as f:
-            return yaml.safe_load(f) or {}
-    return read_opt_txt(os.path.join(folder, "opt.txt"))

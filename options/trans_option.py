@@ -1,12 +1,12 @@
 """Transformer training options (the official `TrainT2MOptions`) plus ours, marked (ours)."""
 from options.base_option import BaseOptions
-from options.common import str2bool
+from options.common import DEFAULT_SEED, str2bool
 
 
 def _length_split(value):
     """argparse type of --length_split: "auto" or an integer >= 1 (clean usage error otherwise)."""
     import argparse
-    from models.mask_transformer.length_split import parse_length_split
+    from utils.cli import parse_length_split
     try:
         return parse_length_split(value)
     except ValueError as e:
@@ -38,7 +38,7 @@ class TrainT2MOptions(BaseOptions):
                             "official model); use with --output_swap off, so that person 1 is the reference")
         p.add_argument("--gamma", type=float, default=1 / 3)
         p.add_argument("--cond_drop_prob", type=float, default=0.1)
-        p.add_argument("--seed", type=int, default=3407)
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED)
         p.add_argument("--is_continue", action="store_true")
         p.add_argument("--gumbel_sample", action="store_true", help="unused (official)")
         p.add_argument("--log_every", type=int, default=None, help="(ours) default len(loader)//10")
@@ -71,4 +71,8 @@ class TrainT2MOptions(BaseOptions):
                             "gradients (up to float order and the order of dropout draws), less padding. auto "
                             "(default) = cut where a cost model says it saves work (a batch of equal lengths "
                             "stays whole; only on CPU, where it was measured); N = N parts of equal count; 1 = off")
-        self.is_train = True
+
+    def parse(self, argv=None):
+        opt = super().parse(argv)
+        opt.is_train = True  # read by nothing; written to opt.txt / opt.yaml as the official trainer does
+        return opt

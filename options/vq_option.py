@@ -2,7 +2,7 @@
 project flags (options/common.py) and a few of our own, marked (ours)."""
 import argparse
 
-from options.common import add_project_args, str2bool
+from options.common import DEFAULT_SEED, add_project_args, str2bool
 
 
 def arg_parse(is_train=True, argv=None):
@@ -54,7 +54,7 @@ def arg_parse(is_train=True, argv=None):
     p.add_argument("--do_eval", action="store_true")
     p.add_argument("--test_batch_size", type=int, default=96, help="overridden by the dataset (official)")
     # ours
-    p.add_argument("--seed", type=int, default=3407, help="(ours) the official VQ trainer fixes no seed")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="(ours) the official VQ trainer fixes no seed")
     p.add_argument("--gcn_all_frames", type=str2bool, default=False,
                    help="(quirk switch) False = official graph stage (messages only in sample 0, frame 0); "
                         "True = message passing in every frame of every sample (a different model)")
@@ -78,5 +78,5 @@ def arg_parse(is_train=True, argv=None):
                         "under torchrun, the global batch is batch_size x ranks x grad_accum (official: 256)")
     add_project_args(p)
     opt = p.parse_args(argv)
-    opt.is_train = is_train
+    opt.is_train = is_train  # read by nothing; written to opt.txt / opt.yaml as the official trainer does
     return opt

@@ -131,13 +131,15 @@ def write_random_vq_run(ckpt_dir, vq_cfg, name="vq_tiny", seed=0):
     import yaml
 
     from models.vq.build import build_vq
+
+    from models.vq.config import VQConfig
     from utils.files import atomic_torch_save
     vq_dir = os.path.join(str(ckpt_dir), vq_cfg.get("dataset_name", "interhuman"), name)
     os.makedirs(os.path.join(vq_dir, "model"), exist_ok=True)
     with open(os.path.join(vq_dir, "opt.yaml"), "w") as f:
         yaml.safe_dump(dict(vq_cfg, name=name), f)
     torch.manual_seed(seed)
-    sd = build_vq(vq_cfg).state_dict()
+    sd = build_vq(VQConfig.from_options(vq_cfg)).state_dict()
     sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
     atomic_torch_save({"vq_model": sd}, os.path.join(vq_dir, "model", "best_fid.tar"))
     return vq_dir

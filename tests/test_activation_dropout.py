@@ -73,9 +73,12 @@ def test_bf16_input_keeps_its_dtype():
 
 def test_models_use_it_for_every_dropout():
     from models.mask_transformer.build import build_transformer
+    from models.mask_transformer.config import TransformerConfig
     from models.vq.build import build_vq
-    from utils.benchmark_cases import TINY_TRANS, TINY_VQ
-    for model in (build_vq(dict(dataset_name="interhuman", **TINY_VQ)), build_transformer(dict(TINY_TRANS))):
+    from models.vq.config import VQConfig
+    from benchmark_cases import TINY_TRANS, TINY_VQ
+    for model in (build_vq(VQConfig.from_options(dict(dataset_name="interhuman", **TINY_VQ))),
+                  build_transformer(TransformerConfig.from_options(dict(TINY_TRANS)))):
         plain = [name for name, m in model.named_modules() if type(m) is nn.Dropout]
         ours = [name for name, m in model.named_modules() if isinstance(m, Dropout)]
         assert ours

@@ -11,7 +11,7 @@ import torch
 
 import bench
 from models.mask_transformer.length_split import part_overhead, plan_parts
-from utils import benchmark_cases as cases
+import benchmark_cases as cases
 
 FAST_CASES = ["vq_b8", "trans_mix_b8", "trans_mix_split", "gen_b4", "eval"]  # one case of each code path
 
@@ -172,10 +172,11 @@ def test_eval_counts_fit_the_dataset(clips):
 
 def test_eval_dataset_has_the_requested_test_clips(tmp_path):
     from data import build_t2m_dataset
+    from data.config import DataConfig
     root = str(tmp_path / "data")
     cases.write_eval_dataset(root, n_test=5, seed=1)
     opt = argparse.Namespace(dataset_name="interhuman", data_root=root, stats_dir=None)
-    ds = build_t2m_dataset(opt, "test", normalize=False)
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "test", normalize=False)
     assert len(ds) == 5
     for i in range(len(ds)):
         _, text, m1, m2, length = ds[i]

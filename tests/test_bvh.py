@@ -129,7 +129,7 @@ def test_default_bvh_is_exact_for_rigid_motion(tmp_path):
     from data.synthetic.choreography import generate_clip
     from data.synthetic.writer import pack_person
     from options.infer_option import InferOptions
-    from prepare.convert_motion import features_to_keypoints, interhuman_to_features
+    from data.motion_files import features_to_keypoints, interhuman_to_features
     default = InferOptions().parse(["--name", "x"]).bvh_rotations
     clip = generate_clip("handshake", 2, num_frames=60)
     feats = interhuman_to_features(*[pack_person(p["pos"], p["local"]) for p in clip.people])
@@ -198,7 +198,7 @@ def test_round_trip_on_synthetic_dataset(tmp_path):
     """Clips of the embedded synthetic dataset (positions and rotations agree), through the dataset
     processing (person 2 in person 1's frame) and the keypoint export, survive the BVH round trip."""
     from data.synthetic import writer
-    from prepare.convert_motion import features_to_keypoints, interhuman_to_features
+    from data.motion_files import features_to_keypoints, interhuman_to_features
     writer.write_dataset(str(tmp_path / "syn"), 2, seed=1, fractions=(1.0, 0.0, 0.0), log=lambda *a: None)
     folder = tmp_path / "syn" / "motions_processed"
     names = sorted(os.listdir(folder / "person1"))

@@ -63,6 +63,7 @@ def setup(tmp_path_factory):
     from models.evaluator.build import save_interclip
     from models.evaluator.interclip import InterCLIP
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.mask_transformer.config import TransformerConfig
     from utils.files import atomic_torch_save
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("corrupt")
@@ -79,7 +80,8 @@ def setup(tmp_path_factory):
     os.makedirs(run / "model")
     with open(run / "opt.yaml", "w") as f:
         yaml.safe_dump(opt, f)
-    atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(opt))}, str(run / "model" / "best_fid.tar"))
+    atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(TransformerConfig.from_options(opt)))},
+                      str(run / "model" / "best_fid.tar"))
     return {"root": root, "data": data, "ckpt": str(ckpt)}
 
 

@@ -12,6 +12,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from data import build_t2m_dataset, build_vq_dataset, load_stats
+
+from data.config import DataConfig
 from data.interx import collate_fn
 from data.validate import DataError, DataWarning
 
@@ -59,7 +61,7 @@ def _rows6d(aa):
 
 def test_vq_windows(ix_root):
     with pytest.warns(DataWarning):
-        ds = build_vq_dataset(ix_opt(ix_root), "train")
+        ds = build_vq_dataset(DataConfig.from_options(vars(ix_opt(ix_root))), "train")
     kept = {c: T for c, T in LENGTHS.items() if T >= 32}
     assert ds.clip_ids == list(kept)
     assert len(ds) == sum(2 * len(range(0, T - 32 + 1, 16)) for T in kept.values())
@@ -77,9 +79,9 @@ def test_vq_windows(ix_root):
 
 def test_t2m_items_and_draw_order(ix_root):
     with pytest.warns(DataWarning, match="G009T000A000R000"):
-        ds = build_t2m_dataset(ix_opt(ix_root), "train")
+        ds = build_t2m_dataset(DataConfig.from_options(vars(ix_opt(ix_root))), "train")
     assert ds.name_list == ["G001T001A002R001", "G002T000A003R000", "G001T000A000R000"]   # sorted by length
-    assert len(ds) == 3 and load_stats(ds.opt) == (None, None)
+    assert len(ds) == 3 and load_stats(ds.cfg) == (None, None)
     with h5py.File(os.path.join(ix_root, "motions", "train.h5")) as h5:
         raw = {c: h5[c][:] for c in ds.name_list}
     for index, seed in ((0, 1), (1, 2), (2, 3), (2, 4)):
@@ -113,7 +115,7 @@ def test_t2m_items_and_draw_order(ix_root):
 
 
 def test_collate_sorts_by_sentence_length(ix_root):
-    ds = build_t2m_dataset(ix_opt(ix_root), "train")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(ix_opt(ix_root))), "train")
     w = ds.w_vectorizer
     items = [ds.make_item(0, {"caption": "a", "tokens": ["person/NOUN"] * n}, 20, 0) for n in (2, 40, 5)]
     batch = collate_fn(items)
@@ -126,10 +128,10 @@ def test_collate_sorts_by_sentence_length(ix_root):
 def test_subclip_captions_are_an_error(tmp_path):
     root = write_interx(str(tmp_path / "ix"), extra_text="a person#person/NOUN#0.5#2.0\n")
     with pytest.raises(DataError, match=r"G001T001A002R001\.txt: line 1 .*sub-clip"):
-        build_t2m_dataset(ix_opt(str(tmp_path / "ix")), "train")
+        build_t2m_dataset(DataConfig.from_options(vars(ix_opt(str(tmp_path / "ix")))), "train")
     assert os.path.isdir(root)
 
 
 def test_missing_h5_is_named(tmp_path):
     with pytest.raises(DataError, match=r"motions/val\.h5"):
-        build_vq_dataset(ix_opt(str(tmp_path)), "val")
+        build_vq_dataset(DataConfig.from_options(vars(ix_opt(str(tmp_path)))), "val")

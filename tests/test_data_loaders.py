@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from data import build_t2m_dataset, build_vq_dataset, load_stats
+
+from data.config import DataConfig
 from data.process import canonicalise_pair, mirror_caption, swap_left_right
 from utils.files import MissingFileError
 from utils.quaternion import axis_angle_to_matrix, matrix_to_rot6d
@@ -97,11 +99,11 @@ def _raw(root, cid):
 def test_vq_windows_count_and_content(ih_root):
     opt = ih_opt(ih_root)
     with pytest.warns(UserWarning, match="too short"):
-        ds = build_vq_dataset(opt, "train")
+        ds = build_vq_dataset(DataConfig.from_options(vars(opt)), "train")
     lens = {"1": 40, "2": 75, "3": 330}
     expected = sum(4 * len(range(0, T - 1 - 16 + 1, 5)) for T in lens.values())
     assert len(ds) == expected and ds.clip_ids == ["1", "2", "3"]
-    mean, std = load_stats(opt)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
     r1, r2 = _raw(ih_root, "2")
     f1, f2 = canonicalise_pair(r1, r2)
     m1, m2 = canonicalise_pair(swap_left_right(r1), swap_left_right(r2))
@@ -114,12 +116,12 @@ def test_vq_windows_count_and_content(ih_root):
 
 
 def test_t2m_train_entries_mirror_and_items(ih_root):
-    ds = build_t2m_dataset(ih_opt(ih_root), "train")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root))), "train")
     assert [e["name"] for e in ds.data_list] == ["1", "1_swap", "2", "2_swap", "3", "3_swap"]
     swap_entry = ds.data_list[ds.index_of("1_swap")]
     assert swap_entry["texts"] == [mirror_caption(c, "fixed") for c in CAPTIONS]
     assert swap_entry["texts"][2] == "they circle clockwise, holding left hands."
-    mean, std = load_stats(ds.opt)
+    mean, std = load_stats(ds.cfg)
     r1, r2 = _raw(ih_root, "2")
     for name, (a, b) in (("2", (r1, r2)), ("2_swap", (swap_left_right(r1), swap_left_right(r2)))):
         idx = ds.index_of(name)
@@ -141,7 +143,7 @@ def test_t2m_train_entries_mirror_and_items(ih_root):
 
 
 def test_t2m_crop_and_draw_order(ih_root):
-    ds = build_t2m_dataset(ih_opt(ih_root, text_mirror="official"), "test")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root, text_mirror="official"))), "test")
     assert [e["name"] for e in ds.data_list] == ["1", "2", "3"]
     idx = ds.index_of("3")
     random.seed(7)
@@ -166,8 +168,8 @@ def test_t2m_crop_and_draw_order(ih_root):
 def test_output_swap_off_keeps_the_reference_person_first(ih_root):
     """--output_swap off: the person whose first frame defines the frame (chosen by coin u1) comes first
     whatever coin u2 says; the coin is still drawn, so the stream of later draws is the official one."""
-    on = build_t2m_dataset(ih_opt(ih_root), "train")
-    off = build_t2m_dataset(ih_opt(ih_root, output_swap="off"), "train")
+    on = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root))), "train")
+    off = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root, output_swap="off"))), "train")
     idx = on.index_of("2")
     for u1 in (0.2, 0.7):
         a1, a2 = on.make_item(idx, 0, None, u1, 0.9)[2:4]                # official: swapped outputs
@@ -185,7 +187,7 @@ def test_output_swap_off_keeps_the_reference_person_first(ih_root):
         ds[idx]
         assert np.random.rand() == pytest.approx(_after_two_coins(3))
     with pytest.raises(ValueError, match="output_swap"):
-        build_t2m_dataset(ih_opt(ih_root, output_swap="sometimes"), "train")
+        build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root, output_swap="sometimes"))), "train")
 
 
 def test_output_swap_is_a_training_option_only():
@@ -204,8 +206,8 @@ def _after_two_coins(seed):
 
 
 def test_cache_off_reads_the_same(ih_root):
-    on = build_t2m_dataset(ih_opt(ih_root), "train")
-    off = build_t2m_dataset(ih_opt(ih_root, cache=False), "train")
+    on = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root))), "train")
+    off = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(ih_root, cache=False))), "train")
     for name in ("2_swap", "3"):
         a = on.make_item(on.index_of(name), 2, 5, 0.8, 0.3)
         b = off.make_item(off.index_of(name), 2, 5, 0.8, 0.3)
@@ -216,22 +218,22 @@ def test_cache_off_reads_the_same(ih_root):
 def test_ignore_lists_are_united(tmp_path):
     root = str(tmp_path / "ih")
     write_interhuman(root, [30, 30, 30, 30], ignore_root=["2"], ignore_split=["4"])
-    ds = build_t2m_dataset(ih_opt(root), "val")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(root))), "val")
     assert [e["name"] for e in ds.data_list] == ["1", "3"]
-    assert build_vq_dataset(ih_opt(root), "val").clip_ids == ["1", "3"]
+    assert build_vq_dataset(DataConfig.from_options(vars(ih_opt(root))), "val").clip_ids == ["1", "3"]
 
 
 def test_stats_mirror_symmetric_and_missing_stats_error(ih_root, tmp_path):
-    mean, std = load_stats(ih_opt(ih_root))
+    mean, std = load_stats(DataConfig.from_options(vars(ih_opt(ih_root))))
     assert mean.shape == std.shape == (262,) and mean.dtype == np.float32 and std.min() >= 1e-3
     # Mirrored copies are included: pelvis x and x-velocity average to 0, hips are opposite.
     assert abs(mean[0]) < 1e-6 and abs(mean[66]) < 1e-7
     np.testing.assert_allclose(mean[3], -mean[6], atol=1e-6)
     opt = ih_opt(ih_root, stats_dir=str(tmp_path / "nowhere"))
     with pytest.raises(MissingFileError, match="compute_stats.py --data_root"):
-        load_stats(opt)
+        load_stats(DataConfig.from_options(vars(opt)))
     with pytest.raises(ValueError, match="dataset_name"):
-        build_vq_dataset(ih_opt(ih_root, dataset_name="humanml"), "train")
+        build_vq_dataset(DataConfig.from_options(vars(ih_opt(ih_root, dataset_name="humanml"))), "train")
 
 
 def test_compute_stats_matches_direct_computation(ih_root, tmp_path):

@@ -25,7 +25,8 @@ def _opt(root, **kw):
 
 def test_crop_length_is_honoured(root):
     from data import build_t2m_dataset
-    ds = build_t2m_dataset(_opt(root, max_motion_length=64), "train")
+    from data.config import DataConfig
+    ds = build_t2m_dataset(DataConfig.from_options(vars(_opt(root, max_motion_length=64))), "train")
     lengths = []
     for i in range(len(ds)):
         _, _, m1, m2, n = ds[i]
@@ -33,12 +34,13 @@ def test_crop_length_is_honoured(root):
         assert n <= 63 and np.all(m1[n:] == 0)
         lengths.append(n)
     assert max(lengths) == 63  # clips longer than 64 frames are cropped to exactly 64 - 1 features
-    full = build_t2m_dataset(_opt(root), "train")
+    full = build_t2m_dataset(DataConfig.from_options(vars(_opt(root))), "train")
     assert full[0][2].shape == (300, 262)  # default: the official 300
 
 
 @pytest.mark.parametrize("bad", [10, 301])
 def test_out_of_range_is_refused(root, bad):
     from data import build_t2m_dataset
+    from data.config import DataConfig
     with pytest.raises(ValueError, match="max_motion_length"):
-        build_t2m_dataset(_opt(root, max_motion_length=bad), "train")
+        build_t2m_dataset(DataConfig.from_options(vars(_opt(root, max_motion_length=bad))), "train")

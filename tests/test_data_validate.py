@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from data import build_t2m_dataset, build_vq_dataset
+
+from data.config import DataConfig
 from data.validate import DataError, DataWarning, read_id_list
 from tests.test_data_loaders import ih_opt, write_interhuman
 
@@ -87,7 +89,7 @@ CASES = [
 def test_corrupt_clip_is_skipped_with_named_warning(clean_root, tmp_path, capsys, kind, edit, bad_file):
     root = _corrupt_copy(clean_root, tmp_path, edit)
     with pytest.warns(DataWarning) as rec:
-        ds = build_t2m_dataset(ih_opt(root), "train")
+        ds = build_t2m_dataset(DataConfig.from_options(vars(ih_opt(root))), "train")
     messages = [str(w.message) for w in rec if issubclass(w.category, DataWarning)]
     assert any(os.path.join(root, bad_file) in m and f"clip 2 ({kind})" in m for m in messages), messages
     assert [e["name"] for e in ds.data_list] == ["1", "1_swap", "3", "3_swap"]
@@ -101,7 +103,7 @@ def test_corrupt_clip_is_skipped_with_named_warning(clean_root, tmp_path, capsys
 def test_vq_dataset_skips_bad_clips_too(clean_root, tmp_path):
     root = _corrupt_copy(clean_root, tmp_path, _rewrite(P2, _nan))
     with pytest.warns(DataWarning, match="non-finite"):
-        ds = build_vq_dataset(ih_opt(root), "train")
+        ds = build_vq_dataset(DataConfig.from_options(vars(ih_opt(root))), "train")
     assert ds.clip_ids == ["1", "3"]
     assert all(np.isfinite(ds[i]).all() for i in range(len(ds)))
 
@@ -114,7 +116,7 @@ def test_nothing_usable_is_one_line_error(clean_root, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         with pytest.raises(DataError) as err:
-            build_t2m_dataset(ih_opt(root), "train")
+            build_t2m_dataset(DataConfig.from_options(vars(ih_opt(root))), "train")
     msg = str(err.value)
     assert "\n" not in msg and "no usable clips" in msg and "annots" in msg
 
@@ -122,10 +124,10 @@ def test_nothing_usable_is_one_line_error(clean_root, tmp_path):
 def test_too_short_clips_are_grouped_and_missing_split_is_named(clean_root, tmp_path):
     with pytest.warns(DataWarning, match=r"skipping 3 clip\(s\) too short: 1, 2, 3"):
         with pytest.raises(DataError, match="no usable clips"):
-            build_vq_dataset(ih_opt(clean_root, window_size=64), "train")
+            build_vq_dataset(DataConfig.from_options(vars(ih_opt(clean_root, window_size=64))), "train")
     root = _corrupt_copy(clean_root, tmp_path, _delete(os.path.join("split", "val.txt")))
     with pytest.raises(DataError, match=r"missing split file .*val\.txt"):
-        build_t2m_dataset(ih_opt(root), "val")
+        build_t2m_dataset(DataConfig.from_options(vars(ih_opt(root))), "val")
 
 
 def test_id_lists_tolerate_crlf_blank_lines_and_no_final_newline(tmp_path):

@@ -25,6 +25,7 @@ def setup(tmp_path_factory):
     from models.evaluator.build import save_interclip
     from models.evaluator.interclip import InterCLIP
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
     from utils.files import atomic_torch_save
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("e2e")
@@ -37,7 +38,7 @@ def setup(tmp_path_factory):
     os.makedirs(vq_dir / "model")
     with open(vq_dir / "opt.yaml", "w") as f:
         yaml.safe_dump(dict(TINY_VQ, name="vq_tiny", data_root=data), f)
-    sd = build_vq(TINY_VQ).state_dict()
+    sd = build_vq(VQConfig.from_options(TINY_VQ)).state_dict()
     sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])  # untrained: zeros
     atomic_torch_save({"vq_model": sd}, str(vq_dir / "model" / "best_fid.tar"))
     return {"data": data, "ckpt": str(ckpt), "root": root}
@@ -97,6 +98,7 @@ def test_vq_reconstruction_protocol_and_reproducibility(setup):
 
 def _transformer_run(setup):
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.mask_transformer.config import TransformerConfig
     from utils.files import atomic_torch_save
     run = os.path.join(setup["ckpt"], "interhuman", "trans_tiny")
     if not os.path.isdir(run):
@@ -107,7 +109,7 @@ def _transformer_run(setup):
         with open(os.path.join(run, "opt.yaml"), "w") as f:
             yaml.safe_dump(opt, f)
         torch.manual_seed(1)
-        model = build_transformer(opt)
+        model = build_transformer(TransformerConfig.from_options(opt))
         atomic_torch_save({"t2m_transformer": checkpoint_state(model)}, os.path.join(run, "model", "best_fid.tar"))
     return run
 

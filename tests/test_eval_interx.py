@@ -39,6 +39,7 @@ def test_interx_vq_protocol(tmp_path):
     import eval as eval_script
     from models.evaluator.interx_matching import InterXMatchingModel
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
     from utils.files import atomic_torch_save
     torch.set_num_threads(1)
     data, ckpt = str(tmp_path / "interx"), tmp_path / "ck"
@@ -57,7 +58,7 @@ def test_interx_vq_protocol(tmp_path):
     os.makedirs(run / "model")
     with open(run / "opt.yaml", "w") as f:
         yaml.safe_dump(dict(vq_cfg, name="vq_x"), f)
-    sd = build_vq(vq_cfg).state_dict()
+    sd = build_vq(VQConfig.from_options(vq_cfg)).state_dict()
     sd["quantizer.layers.0.codebook"] = torch.randn_like(sd["quantizer.layers.0.codebook"])
     atomic_torch_save({"vq_model": sd}, str(run / "model" / "best_fid.tar"))
     args = ["--dataset_name", "interx", "--name", "vq_x", "--use_trans", "False", "--checkpoints_dir", str(ckpt),

@@ -75,9 +75,10 @@ def write_toy_interhuman(root, n_clips=60, seed=0, min_len=40, max_len=120, spli
 def test_toy_dataset_loads_with_captions_and_lengths(tmp_path):
     import argparse
     from data import build_t2m_dataset
+    from data.config import DataConfig
     parts = write_toy_interhuman(str(tmp_path / "toy"), n_clips=10, seed=1)
     opt = argparse.Namespace(dataset_name="interhuman", data_root=str(tmp_path / "toy"), stats_dir=None)
-    ds = build_t2m_dataset(opt, "test", normalize=False)
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "test", normalize=False)
     assert len(ds) == len(parts["test"])
     name, text, m1, m2, n = ds[0]
     assert m1.shape == (300, 262) and 39 <= n <= 119 and any(a in text for a in ACTIONS)

@@ -28,6 +28,7 @@ def _standing_stats():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.mask_transformer.config import TransformerConfig
     from utils.files import atomic_torch_save
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("infer")
@@ -47,7 +48,7 @@ def run(tmp_path_factory):
         yaml.safe_dump(opt, f)
     for k, stem in enumerate(("best_fid", "latest")):
         torch.manual_seed(1 + k)
-        model = build_transformer(opt)
+        model = build_transformer(TransformerConfig.from_options(opt))
         atomic_torch_save({"t2m_transformer": checkpoint_state(model)}, str(run_dir / "model" / f"{stem}.tar"))
     prompts = root / "prompts.txt"
     prompts.write_text("# two prompts\n\ntwo people bow to each other.#20f\n"
@@ -242,6 +243,7 @@ def test_interx_raw_output(tmp_path, monkeypatch):
     import infer
     from models.mask_transformer import sampler
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.mask_transformer.config import TransformerConfig
     from models.vq.build import load_vq
     from utils.files import atomic_torch_save
     from utils.prompts import PromptError
@@ -253,7 +255,7 @@ def test_interx_raw_output(tmp_path, monkeypatch):
     os.makedirs(ckpt / "interx" / "trans_x" / "model")
     with open(ckpt / "interx" / "trans_x" / "opt.yaml", "w") as f:
         yaml.safe_dump(opt, f)
-    atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(opt))},
+    atomic_torch_save({"t2m_transformer": checkpoint_state(build_transformer(TransformerConfig.from_options(opt)))},
                       str(ckpt / "interx" / "trans_x" / "model" / "best_fid.tar"))
     args = ["--checkpoints_dir", str(ckpt), "--dataset_name", "interx", "--name", "trans_x"] + FAST
     generated = []

@@ -1,13 +1,14 @@
-"""prepare/convert_motion.py: InterHuman person files <-> infer.py keypoints <-> 262-d features."""
+"""data/motion_files.py and its command line prepare/convert_motion.py: InterHuman person files <-> infer.py
+keypoints <-> 262-d features."""
 import os
 
 import numpy as np
 import pytest
 
 from data.process import Z_UP_TO_Y_UP, canonicalise_pair
-from prepare.convert_motion import (features_to_keypoints, interhuman_to_features, keypoints_to_features,
-                                    keypoints_to_person_file, load_person_features, main,
-                                    person_file_to_raw)
+from data.motion_files import (features_to_keypoints, interhuman_to_features, keypoints_to_features,
+                               keypoints_to_person_file, load_person_features, person_file_to_raw)
+from prepare.convert_motion import main
 from tests.test_bvh import consistent_motion
 
 

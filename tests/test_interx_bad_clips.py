@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from data import build_t2m_dataset, build_vq_dataset
+
+from data.config import DataConfig
 from data.validate import DataError, DataWarning
 from tests.test_data_interx import LENGTHS, ix_opt, write_interx
 
@@ -49,13 +51,14 @@ def test_bad_clips_are_skipped_with_a_warning_naming_them(tmp_path, kind):
     root = _add_bad_clips(write_interx(str(tmp_path / "ix")))
     h5_path = os.path.join(root, "motions", "train.h5")
     build = build_vq_dataset if kind == "vq" else build_t2m_dataset
-    ds, msgs = _skip_messages(lambda: build(ix_opt(root), "train"))
+    ds, msgs = _skip_messages(lambda: build(DataConfig.from_options(vars(ix_opt(root))), "train"))
     for cid, why in BAD.items():
         named = [m for m in msgs if f"skipping clip {cid} ({why})" in m]
         assert len(named) == 1 and h5_path in named[0], (cid, msgs)
     kept = ds.clip_ids if kind == "vq" else sorted(ds.name_list)
     assert kept == (GOOD if kind == "vq" else sorted(GOOD))
-    clean, _ = _skip_messages(lambda: build(ix_opt(write_interx(str(tmp_path / "clean"))), "train"))
+    clean_cfg = DataConfig.from_options(vars(ix_opt(write_interx(str(tmp_path / "clean")))))
+    clean, _ = _skip_messages(lambda: build(clean_cfg, "train"))
     assert len(ds) == len(clean)
     if kind == "vq":  # the kept clips load as they do without the bad ones
         assert all(np.array_equal(ds[i], clean[i]) for i in range(len(ds)))
@@ -68,7 +71,7 @@ def test_nothing_usable_is_one_line_data_error(tmp_path, kind):
         f.write("".join(c + "\n" for c in BAD))
     build = build_vq_dataset if kind == "vq" else build_t2m_dataset
     with pytest.warns(DataWarning), pytest.raises(DataError) as err:
-        build(ix_opt(root), "train")
+        build(DataConfig.from_options(vars(ix_opt(root))), "train")
     msg = str(err.value)
     assert "\n" not in msg and f"no usable clips in {os.path.join(root, 'motions', 'train.h5')}" in msg, msg
 
@@ -81,7 +84,7 @@ def test_an_h5_that_is_not_hdf5_is_named(tmp_path):
     with open(h5_path, "wb") as f:   # the first 4 KiB of the file only
         f.write(head)
     with pytest.raises(DataError) as err:
-        build_vq_dataset(ix_opt(root), "train")
+        build_vq_dataset(DataConfig.from_options(vars(ix_opt(root))), "train")
     assert str(err.value).startswith(f"{h5_path}: cannot be read as HDF5") and "\n" not in str(err.value)
 
 

@@ -178,9 +178,10 @@ def test_bad_arguments():
 @pytest.mark.parametrize("max_len", [None, 90])
 def test_interhuman_item_lengths_are_the_items_lengths(setup, max_len):  # noqa: F811
     from data import build_t2m_dataset
+    from data.config import DataConfig
     opt = argparse.Namespace(dataset_name="interhuman", data_root=setup["data"], stats_dir=None,
                              max_motion_length=max_len)
-    ds = build_t2m_dataset(opt, "train")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
     got = ds.item_lengths()
     assert len(got) == len(ds) and len(set(got)) >= 3
     assert got == [int(ds[i][4]) for i in range(len(ds))]
@@ -191,11 +192,12 @@ def test_interhuman_item_lengths_are_the_items_lengths(setup, max_len):  # noqa:
 def test_interx_item_lengths_estimate_the_items_lengths(tmp_path):
     import warnings
     from data import build_t2m_dataset
+    from data.config import DataConfig
     from tests.test_data_interx import ix_opt, write_interx
     root = write_interx(str(tmp_path / "InterX"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = build_t2m_dataset(ix_opt(root), "train")
+        ds = build_t2m_dataset(DataConfig.from_options(vars(ix_opt(root))), "train")
     got = ds.item_lengths()
     assert got == [60, 96, 150]                          # 61, 97, 170 frames: multiples of 4, at most 150
     for i in range(len(ds)):
@@ -231,8 +233,8 @@ def test_training_with_length_buckets(setup, monkeypatch):  # noqa: F811
     assert ck["total_it"] == 5 and ck["length_buckets"] == 2
     # the trained batches are the sampler's bucketed global batches (each split into 2 micro-batches)
     from data import build_t2m_dataset
-    ds = build_t2m_dataset(argparse.Namespace(dataset_name="interhuman", data_root=setup["data"], stats_dir=None),
-                           "train")
+    from data.config import DataConfig
+    ds = build_t2m_dataset(DataConfig.from_options(dict(dataset_name="interhuman", data_root=setup["data"])), "train")
     lengths = ds.item_lengths()
     s = GlobalBatchSampler(len(ds), 8, 3407, lengths=lengths, bucket_batches=2)
     assert s.steps_per_epoch < 5 == t.total_iters // 100 + 1    # the run crosses an epoch boundary

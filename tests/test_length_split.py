@@ -13,6 +13,7 @@ from models.mask_transformer.train_step import TrainStep
 from models.mask_transformer.trainer import TransformerTrainer
 from models.mask_transformer.transformer import MaskingDraws, MaskTransformer
 from models.vq.build import build_vq
+from models.vq.config import VQConfig
 from tests.test_split_backward import TINY_VQ, FixedTower, _grads
 from tests.test_transformer_model import _randomise
 
@@ -23,7 +24,7 @@ LENGTHS = (64, 24, 48, 40, 12, 72)
 
 def _trainer(unroll, split):
     torch.manual_seed(0)
-    vq = build_vq(TINY_VQ)
+    vq = build_vq(VQConfig.from_options(TINY_VQ))
     vq.quantizer.layers[0].codebook.normal_()
     model = _randomise(MaskTransformer(**TINY_T, step_unroll=unroll), seed=1).set_text_tower(FixedTower())
     for m in model.modules():

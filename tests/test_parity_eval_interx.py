@@ -32,7 +32,7 @@ def _model(vectors):
 
 
 def test_word_vectorizer_lookup(vectors, tmp_path):
-    from models.evaluator.word_vectorizer import WordVectorizer, embed_tokens, wrap_tokens
+    from data.word_vectorizer import WordVectorizer, embed_tokens, wrap_tokens
     cfg = vectors.config(FNAME)
     z = vectors.npz(FNAME)
     words = cfg["vocab_words"]

@@ -127,6 +127,8 @@ def test_dataset_item_fixed_draws(vectors, tmp_path):
     from types import SimpleNamespace
 
     from data.interhuman import InterHumanDataset
+
+    from data.config import DataConfig
     z = vectors.npz(FNAME)
     rel, abs_ = _tol(vectors)
     cfg = vectors.config(FNAME)
@@ -134,7 +136,7 @@ def test_dataset_item_fixed_draws(vectors, tmp_path):
     ids = _write_clip_dataset(root, vectors, z)
     opt = SimpleNamespace(dataset_name="interhuman", data_root=root, stats_dir=os.path.join(root, "stats"),
                           cache=True, text_mirror="official")
-    ds = InterHumanDataset(opt, "test")
+    ds = InterHumanDataset(DataConfig.from_options(vars(opt)), "test")
     assert len(ds) == len(ids)
     for k, pc in enumerate(vectors.items(FNAME, "pairs")):
         index = ds.index_of(pc["clip_id"])

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 
 from models.mask_transformer.build import build_transformer, checkpoint_state, count_parameters
+
+from models.mask_transformer.config import TransformerConfig
 from models.mask_transformer.transformer import MaskingDraws
 from tests.conftest import assert_close
 
@@ -21,7 +23,7 @@ def build_reference_model(vectors):
     if head:
         assert head.get("d_model", cfg["clip_dim"]) == cfg["clip_dim"] and not head.get("norm_first", False)
         cfg.update(text_heads=head["nhead"], text_ff_size=head["dim_feedforward"], text_layers=head["num_layers"])
-    model = build_transformer(cfg, "cpu")
+    model = build_transformer(TransformerConfig.from_options(cfg), "cpu")
     model.load_state_dict(vectors.state_dict(z), strict=True)
     return model.eval(), z
 
@@ -87,7 +89,7 @@ def test_training_objective_eval_mode(vectors):
 def test_default_config_key_layout_and_size(vectors):
     ref = vectors.load_json("keyshapes.json")["transformer"]
     torch.manual_seed(0)
-    model = build_transformer(ref["config"], "cpu")
+    model = build_transformer(TransformerConfig.from_options(ref["config"]), "cpu")
     state = checkpoint_state(model)
     ours = [(k, list(v.shape)) for k, v in state.items()]
     assert ours == [(e["key"], e["shape"]) for e in ref["keys"]]

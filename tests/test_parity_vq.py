@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from models.vq.build import build_vq
+
+from models.vq.config import VQConfig
 from tests.conftest import assert_close
 
 VQ_FILES = ["vq_interhuman.npz", "vq_interx.npz"]
@@ -32,7 +34,7 @@ def _check(vectors, fname, z, name, ours, rel=None):
 def _model(vectors, fname, **overrides):
     cfg = dict(vectors.config(fname), **overrides)
     z = vectors.npz(fname)
-    model = build_vq(cfg)
+    model = build_vq(VQConfig.from_options(cfg))
     model.load_state_dict(vectors.state_dict(z), strict=True)
     return model.eval(), cfg, z
 
@@ -93,7 +95,7 @@ def test_default_config_key_layout(vectors, which):
     """A default-config model has exactly the official keys, shapes, dtypes and parameter count, so an
     official best_fid.tar['vq_model'] loads with strict=True."""
     entry = _keyshapes(vectors)[which]
-    model = build_vq(entry["config"])
+    model = build_vq(VQConfig.from_options(entry["config"]))
     sd = model.state_dict()
     ours = [(k, list(v.shape), str(v.dtype).replace("torch.", "")) for k, v in sd.items()]
     ref = [(e["key"], e["shape"], e["dtype"]) for e in entry["keys"]]

@@ -6,6 +6,8 @@ import argparse
 import torch
 
 from models.mask_transformer.build import build_transformer, checkpoint_state, load_transformer
+
+from models.mask_transformer.config import TransformerConfig
 from models.mask_transformer.transformer import lengths_to_pad
 
 TINY = dict(num_tokens=32, code_dim=16, latent_dim=32, ff_size=64, n_layers=2, n_heads=4, dropout=0.0,
@@ -15,7 +17,7 @@ S = 6
 
 def _build(person_embedding, seed=0):
     torch.manual_seed(seed)
-    return build_transformer(dict(TINY, person_embedding=person_embedding)).eval()
+    return build_transformer(TransformerConfig.from_options(dict(TINY, person_embedding=person_embedding))).eval()
 
 
 def _randomise(model, seed=1):

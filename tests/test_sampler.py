@@ -5,6 +5,7 @@ import torch
 
 from models.mask_transformer import sampler
 from models.mask_transformer.build import build_transformer
+from models.mask_transformer.config import TransformerConfig
 from tests.test_transformer_model import TINY, _randomise
 
 K = TINY["num_tokens"]
@@ -13,7 +14,7 @@ K = TINY["num_tokens"]
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return _randomise(build_transformer(TINY), seed=7).eval()
+    return _randomise(build_transformer(TransformerConfig.from_options(TINY)), seed=7).eval()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from models.mask_transformer.train_step import TrainStep
 from models.mask_transformer.trainer import TransformerTrainer
 from models.mask_transformer.transformer import MaskTransformer
 from models.vq.build import build_vq
+from models.vq.config import VQConfig
 from tests.test_transformer_model import _randomise
 
 TINY_VQ = dict(dataset_name="interhuman", nb_code=32, code_dim=16, output_emb_width=16, width=16, depth=1)
@@ -28,7 +29,7 @@ class FixedTower:
 
 def _trainer(unroll, accum=1):
     torch.manual_seed(0)
-    vq = build_vq(TINY_VQ)
+    vq = build_vq(VQConfig.from_options(TINY_VQ))
     vq.quantizer.layers[0].codebook.normal_()
     model = _randomise(MaskTransformer(**TINY_T, step_unroll=unroll), seed=1).set_text_tower(FixedTower())
     opt = argparse.Namespace(grad_accum=accum, amp="none", length_buckets=0, model_dir="unused")

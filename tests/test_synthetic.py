@@ -202,18 +202,19 @@ def test_micro_motion_keeps_the_clip_and_moves_every_rotation():
 
 def test_real_loaders_read_it(dataset):
     from data import build_t2m_dataset, build_vq_dataset
+    from data.config import DataConfig
     from prepare.compute_stats import compute_stats
     root, meta = dataset
     compute_stats(root, "train", verbose=False)
     opt = SimpleNamespace(dataset_name="interhuman", data_root=root, stats_dir=None, cache=True,
                           text_mirror="fixed", window_size=64, window_stride=10)
-    train = build_t2m_dataset(opt, "train")
+    train = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
     n_train = meta["split_sizes"]["train"]
     assert len(train) == 2 * n_train                                     # originals + mirrored
     name, text, m1, m2, length = train[0]
     assert m1.shape == m2.shape == (300, 262) and 14 <= length <= 299 and text
     long_enough = sum(1 for c in meta["clips"].values() if c["split"] == "train" and c["frames"] >= 64)
-    assert len(build_vq_dataset(opt, "train").clip_ids) == long_enough
+    assert len(build_vq_dataset(DataConfig.from_options(vars(opt)), "train").clip_ids) == long_enough
 
 
 def test_captions_match_the_motion(dataset):

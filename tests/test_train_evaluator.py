@@ -16,12 +16,13 @@ ARCH = ["--text_encoder", "minilm", "--latent_dim", "64", "--num_layers", "2", "
 
 def _gt_r_precision(eval_dir, data_root, batch_size, seed=0):
     from data import build_t2m_dataset
+    from data.config import DataConfig
     from models.evaluator.build import build_evaluator
     from utils.metrics import matching_batch
     opt = argparse.Namespace(dataset_name="interhuman", checkpoints_dir="unused", eval_model_dir=eval_dir,
                              data_root=data_root, stats_dir=None)
     wrapper = build_evaluator(opt, torch.device("cpu"))
-    ds = build_t2m_dataset(opt, "test", normalize=False)
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "test", normalize=False)
     batch_size = min(batch_size, len(ds))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))

@@ -43,9 +43,10 @@ def _main(setup, name, *extra):
 def _objective(trainer, n_batches=4, seed=0):
     """Eval-mode objective on fixed training batches with fixed masking draws."""
     from data import build_t2m_dataset
+    from data.config import DataConfig
     from utils.training.checkpoint import preserved_rng
     opt = argparse.Namespace(dataset_name="interhuman", data_root=trainer.opt.data_root, stats_dir=None)
-    ds = build_t2m_dataset(opt, "train")
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
     model = trainer.model
     was = model.training
     model.eval()
@@ -98,8 +99,9 @@ def test_resume_is_bit_exact(setup):
     assert straight.scheduler.state_dict() == resumed.scheduler.state_dict()
     # grad accumulation: an iteration is one optimiser step over 2 micro-batches of 4
     from data import build_t2m_dataset
-    n_items = len(build_t2m_dataset(argparse.Namespace(dataset_name="interhuman", data_root=setup["data"],
-                                                       stats_dir=None), "train"))
+    from data.config import DataConfig
+    n_items = len(build_t2m_dataset(DataConfig.from_options(dict(dataset_name="interhuman", data_root=setup["data"])),
+                                    "train"))
     assert len(straight.lr_history) == 7 and per_epoch == (n_items // 4) // 2
 
 

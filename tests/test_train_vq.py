@@ -34,13 +34,16 @@ def _untrained_val(trainer, seed):
     """Validation means of the untrained model (same seed -> same initial weights as the run), over the
     same windows as the trainer's validation (batches of 16, the partial last one dropped, as official)."""
     from data import build_vq_dataset
+    from data.config import DataConfig
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
     from torch.utils.data import DataLoader
     from utils.files import fixseed
     fixseed(seed)
-    trained, trainer.model = trainer.model, build_vq(trainer.opt).to(trainer.device)
+    trained, trainer.model = trainer.model, build_vq(VQConfig.from_options(vars(trainer.opt))).to(trainer.device)
     try:
-        return trainer.validate(DataLoader(build_vq_dataset(trainer.opt, "val"), batch_size=16, drop_last=True))
+        val_set = build_vq_dataset(DataConfig.from_options(vars(trainer.opt)), "val")
+        return trainer.validate(DataLoader(val_set, batch_size=16, drop_last=True))
     finally:
         trainer.model = trained
 

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from models.mask_transformer.build import build_transformer, load_transformer, checkpoint_state
+
+from models.mask_transformer.config import TransformerConfig
 from models.mask_transformer.transformer import MaskingDraws, crop_layout, lengths_to_pad
 
 TINY = dict(num_tokens=32, code_dim=16, latent_dim=32, ff_size=64, n_layers=2, n_heads=4, dropout=0.2,
@@ -23,7 +25,7 @@ def _randomise(model, seed=0):
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return _randomise(build_transformer(TINY)).eval()
+    return _randomise(build_transformer(TransformerConfig.from_options(TINY))).eval()
 
 
 def _inputs(bsz, steps, m_lens, seed=1):
@@ -89,7 +91,7 @@ def test_person_swap_equivariance(model):
 def test_double_residual_switch_at_official_init():
     """Official init: gates are zero, so a block doubles the person tokens (quirk) and leaves SEP."""
     torch.manual_seed(0)
-    m = build_transformer(dict(TINY, n_layers=1))
+    m = build_transformer(TransformerConfig.from_options(dict(TINY, n_layers=1)))
     block = m.Transformer.blocks[0]
     x = torch.randn(2, 2 * 5 * 3 + 1, TINY["latent_dim"])
     c = torch.randn(2, TINY["latent_dim"])

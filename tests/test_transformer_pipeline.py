@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from models.mask_transformer.build import build_transformer, checkpoint_state
+
+from models.mask_transformer.config import TransformerConfig
 from models.pipeline import InterMaskGenerator
 from options.opt_io import save_options
 from tests.test_transformer_model import _randomise
@@ -21,6 +23,7 @@ TINY_T = dict(num_tokens=32, code_dim=16, latent_dim=32, ff_size=64, n_layers=1,
 @pytest.fixture(scope="module")
 def gen(tmp_path_factory):
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("pipe")
     ckpt, stats = root / "checkpoints", root / "stats"
@@ -30,12 +33,12 @@ def gen(tmp_path_factory):
     vq_run = ckpt / "interhuman" / "vq_tiny"
     save_options(argparse.Namespace(**TINY_VQ, name="vq_tiny"), str(vq_run))
     torch.manual_seed(0)
-    vq = build_vq(TINY_VQ)
+    vq = build_vq(VQConfig.from_options(TINY_VQ))
     vq.quantizer.layers[0].codebook.normal_()
     atomic_torch_save({"vq_model": vq.state_dict()}, str(vq_run / "model" / "best_fid.tar"))
     run = ckpt / "interhuman" / "trans_tiny"
     save_options(argparse.Namespace(**TINY_T), str(run))
-    model = _randomise(build_transformer(TINY_T), seed=3)
+    model = _randomise(build_transformer(TransformerConfig.from_options(TINY_T)), seed=3)
     atomic_torch_save({"t2m_transformer": checkpoint_state(model)}, str(run / "model" / "best_fid.tar"))
     return InterMaskGenerator.from_run(str(ckpt), "interhuman", "trans_tiny", "best_fid", "cpu",
                                        stats_dir=str(stats))
@@ -99,9 +102,10 @@ def test_denormalize_and_errors(gen):
 def test_interx_layout(gen):
     """Inter-X: (B, T, 56, 6) per person, not normalised; the same transformer and loop."""
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    vq = build_vq(dict(TINY_VQ, dataset_name="interx")).eval()
+    vq = build_vq(VQConfig.from_options(dict(TINY_VQ, dataset_name="interx"))).eval()
     vq.quantizer.layers[0].codebook.normal_()
     g = InterMaskGenerator(gen.transformer, vq, None, None, "cpu", "interx")
     m1, m2, out_len = g.generate(TEXTS[:2], [48, 30], time_steps=3, topkr=0.5, seed=0)

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from models.mask_transformer.build import build_transformer, checkpoint_state
+
+from models.mask_transformer.config import TransformerConfig
 from models.text_encoders import ClipTextTower, MiniLMTextTower, build_text_tower
 from utils.files import MissingFileError
 
@@ -52,7 +54,7 @@ def test_model_with_clip_tower_and_official_keys(tiny_clip_file):
     torch.set_num_threads(1)
     cfg = dict(num_tokens=16, code_dim=8, latent_dim=16, ff_size=32, n_layers=1, n_heads=2, clip_dim=64,
                text_encoder="clip", clip_path=str(tiny_clip_file))
-    model = build_transformer(cfg, "cpu", with_text_tower=True).eval()
+    model = build_transformer(TransformerConfig.from_options(cfg), "cpu", with_text_tower=True).eval()
     assert not any(k.startswith(("clip_", "text_proj")) for k in checkpoint_state(model))
     with torch.no_grad():
         feat = model.encode_text(CAPTIONS)
@@ -97,7 +99,7 @@ def test_minilm_model_head_is_trainable_and_tower_frozen(minilm):
     torch.set_num_threads(1)
     cfg = dict(num_tokens=16, code_dim=8, latent_dim=16, ff_size=32, n_layers=1, n_heads=2, clip_dim=64,
                text_encoder="minilm")
-    model = build_transformer(cfg, "cpu").set_text_tower(minilm).train()
+    model = build_transformer(TransformerConfig.from_options(cfg), "cpu").set_text_tower(minilm).train()
     keys = checkpoint_state(model)
     assert "text_proj.weight" in keys and keys["text_proj.weight"].shape == (64, 384)
     feat = model.encode_text(CAPTIONS[:2])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from models.vq.build import build_vq, load_vq
+from models.vq.config import VQConfig
 from models.vq.losses_interx import InterXGeometricLosses, forward_kinematics
 from options.opt_io import save_options
 from utils.files import MissingFileError, atomic_torch_save
@@ -20,7 +21,7 @@ def _run_folder(root, name="vq_tiny", **cfg):
     run = os.path.join(root, opt.dataset_name, name)
     save_options(opt, run)
     torch.manual_seed(0)
-    model = build_vq(opt)
+    model = build_vq(VQConfig.from_options(vars(opt)))
     model.quantizer.layers[0].codebook.normal_()
     atomic_torch_save({"vq_model": model.state_dict()}, os.path.join(run, "model", "best_fid.tar"))
     return model
@@ -93,7 +94,7 @@ def test_missing_checkpoint_is_a_one_line_error_with_the_fix(tmp_path):
 
 def test_token_layout_row_major_and_output_length():
     torch.manual_seed(0)
-    model = build_vq(TINY).eval()
+    model = build_vq(VQConfig.from_options(TINY)).eval()
     model.quantizer.layers[0].codebook.normal_()
     x = torch.randn(2, 61, 262)
     ids, _ = model.encode(x)
@@ -115,7 +116,7 @@ def test_cpu_feature_maps_are_channels_last_with_the_same_values(dataset_name, m
     and the result equals the plain NCHW computation up to float summation order."""
     import models.vq.encdec as encdec
     torch.manual_seed(0)
-    model = build_vq({**TINY, "dataset_name": dataset_name}).eval()
+    model = build_vq(VQConfig.from_options({**TINY, "dataset_name": dataset_name})).eval()
     model.quantizer.layers[0].codebook.normal_()
     x = torch.randn(2, 32, 262) if dataset_name == "interhuman" else torch.randn(2, 32, 56, 6)
     seen = []
@@ -141,7 +142,7 @@ def test_bf16_autocast_training_pass_close_to_fp32(gcn_all_frames):
     """--amp bf16 on CPU: the VQ's training forward and backward run under autocast (graph layers
     included) and the reconstruction stays near the fp32 one."""
     torch.manual_seed(0)
-    model = build_vq({**TINY, "gcn_all_frames": gcn_all_frames}).eval()
+    model = build_vq(VQConfig.from_options({**TINY, "gcn_all_frames": gcn_all_frames})).eval()
     model.quantizer.layers[0].codebook.normal_()
     x = torch.randn(2, 32, 262)
     with torch.no_grad():

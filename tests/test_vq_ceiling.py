@@ -44,10 +44,13 @@ def _dataset_and_kinds(root):
     import os
 
     from data import build_t2m_dataset, load_stats
+
+    from data.config import DataConfig
     opt = argparse.Namespace(dataset_name="interhuman", data_root=root, stats_dir=None)
     clips = json.load(open(os.path.join(root, "synthetic_meta.json")))["clips"]
-    mean, std = load_stats(opt)
-    return build_t2m_dataset(opt, "train"), (lambda n: clips[n.replace("_swap", "")]["kind"]), mean, std
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
+    ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "train")
+    return ds, (lambda n: clips[n.replace("_swap", "")]["kind"]), mean, std
 
 
 def test_lossless_vq_keeps_every_ground_truth_signature(data):

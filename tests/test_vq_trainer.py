@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from models.vq.build import build_vq
+
+from models.vq.config import VQConfig
 from models.vq.losses import GeometricLosses
 from models.training_setup import setup_run_dirs
 from models.vq.trainer import VQTrainer
@@ -30,7 +32,7 @@ def _opt(root, name, *extra):
 def _run(opt):
     torch.set_num_threads(1)
     fixseed(opt.seed)
-    model = build_vq(opt)
+    model = build_vq(VQConfig.from_options(vars(opt)))
     losses = GeometricLosses(opt.recons_loss, np.zeros(262, np.float32), np.ones(262, np.float32))
     trainer = VQTrainer(opt, model, losses, torch.device("cpu"))
     trainer.train(_data(0), _data(1))

@@ -112,7 +112,8 @@ def test_windows_per_epoch_and_mirrored_fraction(traced):
     epochs = MAX_EPOCH + 1
     assert len(train) == epochs * STEPS * BATCH == 90                  # 10 batches of 3 windows, 3 epochs
     from data import build_vq_dataset
-    ds = build_vq_dataset(trainer.opt, "train")
+    from data.config import DataConfig
+    ds = build_vq_dataset(DataConfig.from_options(vars(trainer.opt)), "train")
     assert len(ds) == TRAIN_WINDOWS and len(ds.motion_list) == 4 * 4   # the T = 12 clip is not kept
     assert sum(ds.indices[i][0] % 2 for i in range(len(ds))) == TRAIN_WINDOWS // 2  # odd sequences: mirrored
     assert min(s for s, _ in ds.indices) == 4                          # T = 16 kept (sequences 0-3), no window
@@ -122,7 +123,7 @@ def test_windows_per_epoch_and_mirrored_fraction(traced):
     assert orders[0] != orders[1] != orders[2]                         # a fresh shuffle each epoch
     # validation: 20 windows in batches of 3, the partial last batch dropped as the official loader does
     assert len(val) == epochs * VAL_STEPS * BATCH == 54
-    assert len(build_vq_dataset(trainer.opt, "val")) == VAL_WINDOWS
+    assert len(build_vq_dataset(DataConfig.from_options(vars(trainer.opt)), "val")) == VAL_WINDOWS
 
 
 def test_lr_at_every_iteration_and_the_extra_epoch(traced):

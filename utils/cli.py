@@ -15,3 +15,16 @@ def run_cli(main, prog, argv=None, errors=(), status=2):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return status
     return 0
+
+
+def parse_length_split(value):
+    """--length_split value -> "auto" or an int >= 1 (1 = off); ValueError naming the value otherwise."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(n) != str(value).strip():
+        raise ValueError(f"--length_split must be 'auto' or an integer >= 1 (1 = off), got {value!r}")
+    return n

@@ -69,13 +69,22 @@ def launched_by_torchrun():
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def resolve_device(opt):
+    """Pick the device (--device, else cuda:<gpu_id> when CUDA is available, else the CPU) without ever
+    calling torch.cuda.set_device on a machine without CUDA."""
+    if getattr(opt, "device", None):
+        return torch.device(opt.device)
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{getattr(opt, 'gpu_id', 0)}")
+    return torch.device("cpu")
+
+
 def init_distributed(opt, timeout_minutes=DEFAULT_TIMEOUT_MINUTES):
     """Join the torchrun process group when launched by torchrun; pick the device. Returns DistInfo.
 
     Under torchrun each rank uses cuda:LOCAL_RANK (NCCL) when CUDA is available and --device is not
     'cpu'; otherwise the CPU with gloo. Single process: the device `resolve_device(opt)` picks."""
     global _CURRENT
-    from options.common import resolve_device
     if not launched_by_torchrun():
         _CURRENT = DistInfo(device=resolve_device(opt))
         return _CURRENT

@@ -3,11 +3,12 @@ the checks and listings the scripts share, so each error says the same thing whe
 import os
 
 from utils.files import MissingFileError, require_file
+from utils.run_options import has_options
 
 
 def require_run_options(run_dir, how):
     """Raise MissingFileError(<run_dir>/opt.txt, how) unless the run has opt.yaml or the official opt.txt."""
-    if not (os.path.isfile(os.path.join(run_dir, "opt.yaml")) or os.path.isfile(os.path.join(run_dir, "opt.txt"))):
+    if not has_options(run_dir):
         raise MissingFileError(os.path.join(run_dir, "opt.txt"), how)
 
 

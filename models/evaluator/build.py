@@ -11,7 +11,7 @@ import os
 from models.evaluator.interclip import InterCLIP, evaluator_config, strip_prefix
 from models.evaluator.interx_matching import InterXMatchingModel
 from models.evaluator.wrappers import InterCLIPWrapper, InterXWrapper
-from options.opt_io import read_opt_txt
+from utils.run_options import read_opt_txt
 from utils.files import CheckpointError, load_checkpoint, require_file
 
 HOW_INTERHUMAN = ("run `bash prepare/download_evaluator.sh` (official InterCLIP), or train one with "

@@ -2,9 +2,9 @@
 
 Why this exists: `F.scaled_dot_product_attention(..., dropout_p > 0)` has no fused CPU kernel, so it
 falls back to its math path, which materialises the (B, H, Lq, Lk) scores, probabilities and a float
-dropout mask drawn with `bernoulli_`, and keeps them for backward. For the default Inter-M model on 8
-interactions of 300 frames (joint attention over 751 tokens, cross-attention over 375, 6 heads, 6
-layers, two passes per step) that is ~6 GiB of saved tensors and most of the step's time.
+dropout mask drawn with `bernoulli_`, and keeps them for backward: for the default Inter-M model at
+full length, gigabytes of saved tensors and most of a training step (docs/performance.md, "Attention
+dropout").
 
 `attention_dropout(q, k, v, key_padding_mask, p)` computes the same as SDPA with a bool key-padding
 mask and dropout_p = p:

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from utils.cli import parse_length_split  # noqa: F401  (the trainer reads --length_split through here)
 
 AUTO_ATTN_STEPS = 60        # token steps at which the attention term of a step's cost equals the linear one
 AUTO_OVERHEAD_MACS = 9.6e7  # fixed cost of one more part, in per-token-per-block multiply-adds (docs/training.md)
@@ -25,19 +26,6 @@ def part_overhead(latent_dim, ff_size):
     """Fixed cost of running one more part, in sample-steps of a model of these widths (24 for the default
     model, 244 for the demo's)."""
     return AUTO_OVERHEAD_MACS / (16 * latent_dim ** 2 + 4 * latent_dim * ff_size)
-
-
-def parse_length_split(value):
-    """--length_split value -> "auto" or an int >= 1 (1 = off); ValueError naming the value otherwise."""
-    if str(value).strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or str(n) != str(value).strip():
-        raise ValueError(f"--length_split must be 'auto' or an integer >= 1 (1 = off), got {value!r}")
-    return n
 
 
 def part_cost(count, steps, overhead):

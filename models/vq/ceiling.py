@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from data.batches import InterHumanBatch
-from models.pipeline import FRAMES_PER_STEP, InterMaskGenerator
+from data.skeleton import FRAMES_PER_TOKEN
+from models.pipeline import InterMaskGenerator
 
 
 def _joints(motion, length):
@@ -30,8 +31,8 @@ def round_trip(vq, mean, std, m1, m2, length):
     """Normalised motions (T, 262) of both persons -> (ground truth, decoded) joints, each (L, 2, 22, 3),
     L = length rounded down to whole token steps. Each person is encoded and decoded alone."""
     gen = InterMaskGenerator(None, vq, mean, std, "cpu")
-    steps = int(length) // FRAMES_PER_STEP
-    frames = steps * FRAMES_PER_STEP
+    steps = int(length) // FRAMES_PER_TOKEN
+    frames = steps * FRAMES_PER_TOKEN
     pair = torch.as_tensor(np.stack([m1, m2])[:, :frames], dtype=torch.float32)  # (2, L, 262)
     ids = torch.cat([gen.encode_person(pair[p:p + 1], [steps], steps) for p in range(2)], dim=1)  # (1, 10S)
     d1, d2 = gen.decode(ids, [steps])
@@ -50,7 +51,7 @@ def signature_ceiling(vq, mean, std, dataset, kinds_of, per_kind=8, kinds=None):
         name, m1, m2, length = str(item.names), item.motion1, item.motion2, item.lengths
         kind = kinds_of(name)
         if name.endswith("_swap") or (kinds and kind not in kinds) or out[kind]["clips"] >= per_kind \
-                or int(length) < 2 * FRAMES_PER_STEP:
+                or int(length) < 2 * FRAMES_PER_TOKEN:
             continue
         gt, dec = round_trip(vq, mean, std, m1, m2, length)
         row = out[kind]
@@ -80,6 +81,7 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     from data import build_t2m_dataset, load_stats
+    from data.config import DataConfig
     from models.vq.build import load_vq
     meta_path = os.path.join(a.data_root, "synthetic_meta.json")
     if not os.path.isfile(meta_path):
@@ -88,8 +90,8 @@ def main(argv=None):
     clips = json.load(open(meta_path))["clips"]
     opt = argparse.Namespace(dataset_name="interhuman", data_root=a.data_root, stats_dir=None)
     vq, _ = load_vq(a.checkpoints_dir, "interhuman", a.vq_name, a.vq_which_epoch)
-    mean, std = load_stats(opt)
-    dataset = build_t2m_dataset(opt, a.split)
+    mean, std = load_stats(DataConfig.from_options(vars(opt)))
+    dataset = build_t2m_dataset(DataConfig.from_options(vars(opt)), a.split)
     with torch.inference_mode():
         table = signature_ceiling(vq, mean, std, dataset, lambda n: clips[n.replace("_swap", "")]["kind"],
                                   a.per_kind, a.kinds)

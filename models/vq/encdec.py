@@ -31,9 +31,9 @@ TIME_UPSAMPLE = 2       # the official decoder doubles time per stage regardless
 def conv_layout(x):
     """(B, C, H, W) feature map in the layout the convolutions run fastest in: channels-last on CPU,
     where oneDNN otherwise reorders every activation and the nearest up-sampling's backward runs on a
-    strided NCHW path (measured, 2 cores, 16 windows at width 512: up-sampling to (22, 64) forward +
-    backward 0.195 -> 0.017 s, a 3x3 convolution there 0.96 -> 0.88 s). Values are the same up to float
-    summation order; every layer after it keeps the layout. Other devices keep torch's default."""
+    strided NCHW path (measurements: docs/performance.md, "VQ-VAE: channels-last feature maps"). Values are
+    the same up to float summation order; every layer after it keeps the layout. Other devices keep torch's
+    default."""
     return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 

@@ -13,51 +13,39 @@ Input layouts (what `preprocess` accepts):
 import torch
 import torch.nn as nn
 
+from models.vq.config import VQConfig
 from models.vq.encdec import TOKEN_ROWS, Decoder, Encoder, vq_layout
 from models.vq.residual_vq import ResidualVQ
 
 TRAIN_TEMPERATURE = 0.5   # Gumbel temperature of the official training-mode assignment
 
 
-def _opt_get(opt, name, default):
-    if isinstance(opt, dict):
-        return opt.get(name, default)
-    return getattr(opt, name, default)
-
-
 class RVQVAE(nn.Module):
-    """Per-person VQ-VAE.
+    """Per-person VQ-VAE built from a VQConfig (models/vq/config.py); `cfg.gcn_all_frames` is the graph
+    quirk switch (False = official edges)."""
 
-    `opt` needs `dataset_name` ("interhuman" | "interx"); optional `gcn_all_frames` (quirk switch,
-    default False = official graph edges), `num_quantizers` (1), `shared_codebook` (False),
-    `quantize_dropout_prob` (0.2), `mu` (0.99)."""
-
-    def __init__(self, opt, input_dim=12, nb_code=1024, code_dim=512, output_emb_width=512, down_t=2,
-                 stride_t=2, width=512, depth=2, dilation_growth_rate=3, activation="relu", norm=None):
+    def __init__(self, cfg: VQConfig):
         super().__init__()
-        self.dataset_name = _opt_get(opt, "dataset_name", "interhuman")
+        self.dataset_name = cfg.dataset_name
         layout = vq_layout(self.dataset_name)
         self.joints_num = layout["joints_num"]
-        self.input_dim = input_dim
-        self.code_dim = code_dim
-        self.nb_code = nb_code
-        if code_dim != output_emb_width:
-            raise ValueError(f"code_dim ({code_dim}) must equal output_emb_width ({output_emb_width})")
+        self.input_dim = input_dim = cfg.input_dim
+        self.code_dim = code_dim = cfg.code_dim
+        self.nb_code = nb_code = cfg.nb_code
+        if code_dim != cfg.output_emb_width:
+            raise ValueError(f"code_dim ({code_dim}) must equal output_emb_width ({cfg.output_emb_width})")
         if self.dataset_name == "interhuman" and input_dim != 12:
             raise ValueError(f"InterHuman VQ input_dim must be 12 (pos 3, vel 3, rot6d 6), got {input_dim}")
-        gcn_all_frames = bool(_opt_get(opt, "gcn_all_frames", False))
-        common = dict(dataset_name=self.dataset_name, input_dim=input_dim, output_emb_width=output_emb_width,
-                      down_t=down_t, stride_t=stride_t, width=width, depth=depth,
-                      dilation_growth_rate=dilation_growth_rate, activation=activation, norm=norm,
-                      gcn_all_frames=gcn_all_frames)
+        common = dict(dataset_name=self.dataset_name, input_dim=input_dim, output_emb_width=cfg.output_emb_width,
+                      down_t=cfg.down_t, stride_t=cfg.stride_t, width=cfg.width, depth=cfg.depth,
+                      dilation_growth_rate=cfg.dilation_growth_rate, activation=cfg.vq_act, norm=cfg.vq_norm,
+                      gcn_all_frames=bool(cfg.gcn_all_frames))
         self.encoder = Encoder(**common)
         self.decoder = Decoder(**common)
         self.quantizer = ResidualVQ(
-            num_quantizers=int(_opt_get(opt, "num_quantizers", 1)),
-            shared_codebook=bool(_opt_get(opt, "shared_codebook", False)),
-            quantize_dropout_prob=float(_opt_get(opt, "quantize_dropout_prob", 0.2)),
-            quantize_dropout_cutoff_index=0, nb_code=nb_code, code_dim=code_dim,
-            mu=float(_opt_get(opt, "mu", 0.99)))
+            num_quantizers=int(cfg.num_quantizers), shared_codebook=bool(cfg.shared_codebook),
+            quantize_dropout_prob=float(cfg.quantize_dropout_prob),
+            quantize_dropout_cutoff_index=0, nb_code=nb_code, code_dim=code_dim, mu=float(cfg.mu))
 
     # ---- layouts -----------------------------------------------------------------------------------
     def preprocess(self, x):

@@ -57,7 +57,8 @@ def random_vq(args, device):
     """Default-size (or tiny) InterHuman RVQVAE, random weights and a random codebook (an untrained
     codebook is all zeros, which would make every token id 0)."""
     from models.vq.build import build_vq
-    vq = build_vq(dict(dataset_name="interhuman", **(TINY_VQ if args.tiny else {})))
+    from models.vq.config import VQConfig
+    vq = build_vq(VQConfig.from_options(dict(dataset_name="interhuman", **(TINY_VQ if args.tiny else {}))))
     with torch.no_grad():
         for name, buf in vq.named_buffers():
             if name.endswith("codebook"):
@@ -68,8 +69,9 @@ def random_vq(args, device):
 def random_transformer(args, device):
     """Default-size (or tiny) MaskTransformer with a random CLIP text tower attached."""
     from models.mask_transformer.build import build_transformer
+    from models.mask_transformer.config import TransformerConfig
     cfg = dict(TINY_TRANS) if args.tiny else {}
-    model = build_transformer(cfg, device)
+    model = build_transformer(TransformerConfig.from_options(cfg), device)
     tower = TINY_CLIP_TEXT if args.tiny else CLIP_TEXT
     return model.set_text_tower(random_clip_tower(tower["width"], tower["layers"], tower["heads"], device))
 
@@ -107,7 +109,8 @@ def case_vq(args, device, batch):
     opt.model_dir = args.work  # nothing is saved
     losses = GeometricLosses(opt.recons_loss, np.zeros(262, np.float32), np.ones(262, np.float32))
     from models.vq.build import build_vq
-    trainer = VQTrainer(opt, build_vq(opt), losses, device)
+    from models.vq.config import VQConfig
+    trainer = VQTrainer(opt, build_vq(VQConfig.from_options(vars(opt))), losses, device)
     trainer._setup(iters_per_epoch=1000)
     trainer.model.train()
     motions = torch.randn(batch, opt.window_size, 262, generator=torch.Generator().manual_seed(0))  # (B, 64, 262)
@@ -188,11 +191,10 @@ def case_generate(args, device, bsz, frames=90):
 
 # ---------------------------------------------------------------------------------- eval case
 def write_eval_dataset(root, n_test, seed=0):
-    """`n_test` synthetic clips, all in the test split (prepare/make_synthetic_dataset.py), and unit
-    statistics (no train split to compute them from; values do not matter for timing)."""
-    from prepare.make_synthetic_dataset import main as make_synthetic_dataset
-    make_synthetic_dataset(["--out", root, "--num_clips", str(n_test), "--seed", str(seed), "--val_frac", "0",
-                            "--test_frac", "1", "--no_stats"])
+    """`n_test` synthetic clips, all in the test split (as prepare/make_synthetic_dataset.py writes them),
+    and unit statistics (no train split to compute them from; values do not matter for timing)."""
+    from data.synthetic.writer import write_dataset
+    write_dataset(root, n_test, seed, (0.0, 0.0, 1.0))
     os.makedirs(os.path.join(root, "stats"), exist_ok=True)
     np.save(os.path.join(root, "stats", "global_mean.npy"), np.zeros(262, np.float32))
     np.save(os.path.join(root, "stats", "global_std.npy"), np.ones(262, np.float32))
@@ -204,14 +206,17 @@ def write_eval_runs(args, root, ckpt):
     from models.evaluator.build import save_interclip
     from models.evaluator.interclip import InterCLIP
     from models.mask_transformer.build import build_transformer, checkpoint_state
+    from models.mask_transformer.config import TransformerConfig
     from models.vq.build import build_vq
+    from models.vq.config import VQConfig
+    from options.common import DEFAULT_SEED
     from utils.files import atomic_torch_save
     tiny = args.eval_models == "tiny"
     save_interclip(InterCLIP(dict(TINY_EVALUATOR) if tiny else None), os.path.join(ckpt, "eval_model"))
     vq_cfg = dict(dataset_name="interhuman", name="vq_bench", **(TINY_VQ if tiny else {}))
-    vq_sd = build_vq(vq_cfg).state_dict()
+    vq_sd = build_vq(VQConfig.from_options(vq_cfg)).state_dict()
     vq_sd["quantizer.layers.0.codebook"] = torch.randn_like(vq_sd["quantizer.layers.0.codebook"])
-    trans_cfg = dict(name="trans_bench", vq_name="vq_bench", dataset_name="interhuman", seed=3407,
+    trans_cfg = dict(name="trans_bench", vq_name="vq_bench", dataset_name="interhuman", seed=DEFAULT_SEED,
                      vq_which_epoch="best_fid", data_root=root, **(TINY_TRANS if tiny else {}))
     trans_cfg["code_dim"] = vq_cfg.get("code_dim", 512)
     trans_cfg["num_tokens"] = vq_cfg.get("nb_code", 1024)
@@ -223,8 +228,8 @@ def write_eval_runs(args, root, ckpt):
         atomic_torch_save(tiny_clip.state_dict(), trans_cfg["clip_path"])
     else:
         trans_cfg.update(text_encoder="minilm")  # the CLIP weights would need a download
-    for cfg, state in ((vq_cfg, {"vq_model": vq_sd}),
-                       (trans_cfg, {"t2m_transformer": checkpoint_state(build_transformer(trans_cfg))})):
+    trans_sd = checkpoint_state(build_transformer(TransformerConfig.from_options(trans_cfg)))
+    for cfg, state in ((vq_cfg, {"vq_model": vq_sd}), (trans_cfg, {"t2m_transformer": trans_sd})):
         run = os.path.join(ckpt, "interhuman", cfg["name"])
         os.makedirs(os.path.join(run, "model"), exist_ok=True)
         with open(os.path.join(run, "opt.yaml"), "w") as f:

@@ -38,9 +38,13 @@ the default sizes and random weights, so nothing is downloaded or read from chec
   (always)           the machine's matrix-multiply ceiling, GFLOP/s of a 2048^3 product in float32 (and
                      bfloat16 with --amp bf16); "% ceil" = a case's GFLOP/s over the ceiling of its precision.
 
-"official s" are the official code's medians on the same machine type (2 CPU cores, 2 threads, same
-shapes); official transformer steps always work on 300 padded frames, so both transformer cases
-compare to its 29 s. Machines shared with other jobs give noisy numbers: compare medians.
+"official s" and "speed-up" come only from --official FILE: the JSON the official-code timing harness
+(bench-ref's bench_ref.py --out FILE) wrote on this machine, next to this run (speed-up = its median over
+ours; the file's CPU model, torch version and threads are checked against this run's). Without it those
+columns stay empty. Mapped cases: gen_b1 / gen_b4 - infer_b1_90f / infer_b4_90f, vq_b8 / vq_b16 -
+vq_train_b8_t64 / vq_train_b16_t64, trans_b8_len120 - trans_train_b8_len120_pad300 (the official trainer
+pads to 300 frames as shipped; trans_train_b8_len120_nopad is reported below the table when the file has
+it). Machines shared with other jobs give noisy numbers: alternate the two and compare medians.
 """
 import argparse
 import json
@@ -55,7 +59,8 @@ import time
 
 import torch
 
-from benchmark_cases import ALL_CASES, DEFAULT_CASES, OFFICIAL, make_case, measure_ceiling, sync
+from benchmark_cases import ALL_CASES, DEFAULT_CASES, make_case, measure_ceiling, sync
+from benchmark_official import HOW_TO, OfficialFileError, compare, load_official, machine_check
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # eval.py loads its models and data on every call and takes minutes: one timed run, no warm-up (its
@@ -184,9 +189,10 @@ def ceiling_run(args, when):
     return res
 
 
-def summarise(res, ceiling, tiny=False):
-    """Add per-sample time, GFLOP/s, share of the ceiling and the official comparison (none for
-    --tiny runs, whose sizes differ from the official measurements)."""
+def summarise(res, ceiling, official=None):
+    """Add per-sample time, GFLOP/s, share of the ceiling and the official comparison from the
+    --official file's medians (`official`: load_official's result; None without a file or for --tiny
+    runs, whose sizes differ from the official cases)."""
     if "error" in res:
         return res
     med = res["median_s"]
@@ -194,18 +200,14 @@ def summarise(res, ceiling, tiny=False):
     res["gflops"] = res["flop"] / med / 1e9 if res.get("flop") else None
     roof = ceiling.get("bf16" if res["amp"] == "bf16" else "fp32")
     res["ceiling_fraction"] = res["gflops"] / roof if res["gflops"] and roof else None
-    official = {} if tiny else OFFICIAL.get(res["case"], {})
-    res["official_s"], res["official_gflop"] = official.get("s"), official.get("gflop")
-    res["official_peak_mib"] = official.get("peak_mib")
-    res["speedup_vs_official"] = res["official_s"] / med if res["official_s"] else None
-    return res
+    return compare(res, official)
 
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def print_table(results, info, args):
+def print_table(results, info, args, official=None):
     print(f"\nInterMask benchmark  |  {info['cpu']}, {info['cores']} cores, {info['threads']} threads  |  "
           f"torch {info['torch']}  |  device {info['device']}  |  amp {args.amp}{'  |  TINY' if args.tiny else ''}")
     head = f"{'case':<18} {'median s':>9} {'/sample s':>10} {'peak MiB':>9} {'GFLOP':>8} {'GFLOP/s':>8} " \
@@ -220,6 +222,21 @@ def print_table(results, info, args):
               f"{fmt(r['flop'] and r['flop'] / 1e9, '8.1f'):>8} {fmt(r['gflops'], '8.1f'):>8} {fmt(pct, '6.0f'):>6} "
               f"{fmt(r['official_s'], '10.1f'):>10} {fmt(r['speedup_vs_official'], '7.2f') + ('x' if r['speedup_vs_official'] else ''):>8} "
               f"{fmt(r['official_peak_mib'], '8.0f'):>8}")
+    print(official_note(results, info, args, official))
+
+
+def official_note(results, info, args, official):
+    """The lines under the table: where the official column comes from, or how to get it."""
+    if args.tiny:
+        return "official s / speed-up: empty for --tiny (its sizes differ from the official cases)"
+    if official is None:
+        return HOW_TO
+    lines = [machine_check(official, info)]
+    lines += [f"{r['case']} against the official {r['official_also']['case']}: {r['official_also']['s']:.1f} s, "
+              f"speed-up {r['official_also']['speedup']:.2f}x" for r in results if r.get("official_also")]
+    if official["failed"]:
+        lines.append(f"failed in {official['file']}: {', '.join(official['failed'])}")
+    return "\n".join(lines)
 
 
 def parse_args(argv=None):
@@ -239,6 +256,9 @@ def parse_args(argv=None):
     p.add_argument("--eval_reps", type=int, default=None, help="eval case replications (default 2, --tiny 1; official 20)")
     p.add_argument("--eval_models", type=str, default="tiny", choices=["tiny", "default"],
                    help="model sizes in the eval case (default = default sizes, MiniLM text side)")
+    p.add_argument("--official", type=str, default=None, metavar="FILE",
+                   help="the official code's timings on this machine (bench_ref.py --out FILE): fills the\n"
+                        "official and speed-up columns; without it they stay empty")
     p.add_argument("--_case", type=str, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_out", type=str, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -258,6 +278,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args._case:
         return run_child(args)
+    try:
+        official = load_official(args.official) if args.official else None
+    except OfficialFileError as e:
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        return 2
     info = machine_info(args)
     before = ceiling_run(args, "before")
     results = []
@@ -269,13 +294,15 @@ def main(argv=None):
     # the best of both: a busy machine only ever lowers the measured ceiling
     ceiling = {k: max(m.get("ceiling_gflops", {}).get(k, 0.0) for m in (before, after)) for k in ("fp32", "bf16")}
     ceiling = {k: v for k, v in ceiling.items() if v > 0}
-    results = [summarise(r, ceiling, args.tiny) for r in results]
-    print_table(results, info, args)
+    results = [summarise(r, ceiling, None if args.tiny else official) for r in results]
+    print_table(results, info, args, official)
     out = dict(machine=info, settings=dict(repeats=args.repeats, amp=args.amp, tiny=args.tiny, warmup=1,
                                            warmup_overrides=WARMUPS, max_repeats=MAX_REPEATS,
                                            eval_clips=args.eval_clips, eval_reps=args.eval_reps,
-                                           eval_models=args.eval_models, command=" ".join(["bench.py"] + list(
+                                           eval_models=args.eval_models, official=args.official, command=" ".join(["bench.py"] + list(
                                                sys.argv[1:] if argv is None else argv))),
+               official=official and dict(file=official["file"], meta=official["meta"], failed=official["failed"],
+                                          check=machine_check(official, info)),
                ceiling_gflops=ceiling, ceiling_runs=dict(before=before, after=after),
                cases={r["case"]: r for r in results})
     with open(args.json, "w") as f:

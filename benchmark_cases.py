@@ -1,6 +1,7 @@
 """The cases `bench.py` times: default-size (or --tiny) models with random weights built through the
 real training, generation and evaluation code, each returned as a callable for one run. See bench.py's
-docstring for what each case measures; the official reference figures used in its table live here too."""
+docstring for what each case measures; the official code's figures come from bench.py --official FILE
+(benchmark_official.py)."""
 import os
 import statistics
 import time
@@ -11,13 +12,6 @@ import torch
 DEFAULT_CASES = ["vq_b8", "vq_b16", "trans_b8_len120", "trans_mix_b8", "trans_mix_split", "trans_mix_bucketed",
                  "gen_b1", "gen_b4", "eval"]
 ALL_CASES = DEFAULT_CASES + ["trans_b8_len300"]
-# the official code on 2 cores / 2 threads / torch 2.13 CPU: median s, GFLOP per run, peak MiB
-_OFFICIAL_TRANS = dict(s=29.0, peak_mib=18.7 * 1024)  # always 300 padded frames, whatever the lengths
-OFFICIAL = {"vq_b8": dict(s=4.2), "vq_b16": dict(s=10.4), "trans_b8_len120": _OFFICIAL_TRANS,
-            "trans_mix_b8": _OFFICIAL_TRANS, "trans_mix_split": _OFFICIAL_TRANS, "trans_b8_len300": _OFFICIAL_TRANS, "gen_b1": dict(s=5.9, gflop=537.0),
-            "trans_mix_bucketed": dict(_OFFICIAL_TRANS, s=8 * _OFFICIAL_TRANS["s"]),  # 8 steps of 300 padded frames
-            "gen_b4": dict(s=18.1, gflop=2149.0)}
-
 TINY_VQ = dict(nb_code=64, code_dim=32, output_emb_width=32, width=32, depth=1)
 TINY_TRANS = dict(num_tokens=64, code_dim=32, latent_dim=32, ff_size=64, n_layers=1, n_heads=2, clip_dim=64)
 TINY_CLIP_TEXT = dict(width=64, layers=1, heads=1)

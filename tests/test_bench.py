@@ -141,17 +141,96 @@ def test_summary_columns():
     raw = dict(case="gen_b4", samples=4, median_s=2.0, flop=8e9, amp="bf16")
     r = bench.summarise(dict(raw), {"fp32": 10.0, "bf16": 40.0})
     assert r["per_sample_s"] == 0.5 and r["gflops"] == 4.0 and r["ceiling_fraction"] == 0.1
-    assert r["official_s"] == 18.1 and r["speedup_vs_official"] == pytest.approx(18.1 / 2.0)
+    assert r["official_gflop"] == 2149.0  # the official generation's FLOPs: a property of its shapes
     r = bench.summarise(dict(raw, amp="none", case="eval", flop=None), {"fp32": 10.0})
     assert r["gflops"] is None and r["ceiling_fraction"] is None and r["speedup_vs_official"] is None
-    assert bench.summarise(dict(raw), {"fp32": 10.0}, tiny=True)["official_s"] is None
-    r = bench.summarise(dict(raw, case="trans_mix_b8", samples=8, amp="none"), {"fp32": 10.0})
-    assert r["official_s"] == 29.0 and r["official_peak_mib"] == pytest.approx(18.7 * 1024)
-    assert r["ceiling_fraction"] == pytest.approx(0.4) and r["speedup_vs_official"] == pytest.approx(14.5)
     r = bench.summarise(dict(raw, case="trans_mix_bucketed", samples=64, median_s=116.0, amp="none"), {"fp32": 10.0})
-    assert r["official_s"] == 8 * 29.0 and r["speedup_vs_official"] == pytest.approx(2.0)  # 8 padded steps
-    assert r["per_sample_s"] == pytest.approx(116.0 / 64)
+    assert r["per_sample_s"] == pytest.approx(116.0 / 64) and r["ceiling_fraction"] == pytest.approx(8e9 / 116e9 / 10)
     assert bench.summarise(dict(case="vq_b8", error="boom"), {}) == dict(case="vq_b8", error="boom")
+
+
+def _ref_file(tmp_path, info, **meta):
+    """A file as the official timing harness writes it (its structure, shortened), measured on `info`'s
+    machine unless `meta` says otherwise; infer_b4_90f failed there."""
+    def case(median, peak):
+        return {"timing": {"total": {"median_s": median, "samples_s": [median * 1.1, median, median * 0.9]}},
+                "peak_rss_process_mib": peak}
+    ref = {"meta": dict(dict(date_utc="2026-12-07 04:48 UTC", cpu_model=info["cpu"], threads=info["threads"],
+                             torch={"version": info["torch"]}), **meta),
+           "cases": {"infer_b1_90f": case(6.0, 2767.0), "vq_train_b8_t64": case(4.5, 2254.0),
+                     "vq_train_b16_t64": case(10.0, 2500.0), "trans_train_b8_len120_pad300": case(40.0, 19409.0),
+                     "trans_train_b8_len120_nopad": case(14.0, 7691.0), "infer_b4_90f": {"error": "killed"}}}
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(ref))
+    return str(path)
+
+
+OURS = [dict(case=c, samples=n, median_s=s, flop=None, amp="none", peak_mib=1000.0) for c, n, s in
+        [("gen_b1", 1, 4.0), ("gen_b4", 4, 20.0), ("vq_b8", 8, 3.0), ("vq_b16", 16, 8.0),
+         ("trans_b8_len120", 8, 10.0), ("trans_mix_b8", 8, 20.0), ("eval", 64, 30.0)]]
+
+
+def test_official_file_gives_speedup_of_same_machine_medians(tmp_path, capsys):
+    """--official FILE: official s = the file's median of the mapped case, speed-up = that / our median;
+    cases without an official counterpart (or failed in the file) stay empty; the unpadded official
+    transformer step is reported under the table; the file's machine is checked against this run's."""
+    import benchmark_official
+    args = argparse.Namespace(tiny=False, amp="none")  # what print_table reads
+    info = dict(cpu="Some CPU", threads=2, torch="2.14.1", cores=2, device="cpu")
+    ref = benchmark_official.load_official(_ref_file(tmp_path, info))
+    res = {r["case"]: r for r in (bench.summarise(dict(o), {"fp32": 10.0}, ref) for o in OURS)}
+    expected = {"gen_b1": (6.0, 1.5), "vq_b8": (4.5, 1.5), "vq_b16": (10.0, 1.25), "trans_b8_len120": (40.0, 4.0)}
+    for case, r in res.items():
+        off, speedup = expected.get(case, (None, None))
+        assert r["official_s"] == off and r["speedup_vs_official"] == pytest.approx(speedup), case
+    assert res["trans_b8_len120"]["official_peak_mib"] == 19409.0
+    assert res["trans_b8_len120"]["official_also"] == dict(case="trans_train_b8_len120_nopad", s=14.0, speedup=1.4)
+    assert res["gen_b4"]["official_case"] == "infer_b4_90f" and ref["failed"] == ["infer_b4_90f"]
+    bench.print_table(list(res.values()), info, args, ref)
+    out = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("gen_b1 ") and " 6.0 " in ln and " 1.50x " in ln for ln in out), out
+    assert any(ln.startswith("trans_b8_len120 ") and " 40.0 " in ln and " 4.00x " in ln for ln in out), out
+    assert any("same CPU model (Some CPU), torch (2.14.1)" in ln for ln in out), out
+    assert "trans_b8_len120 against the official trans_train_b8_len120_nopad: 14.0 s, speed-up 1.40x" in out
+    assert not any("WARNING" in ln for ln in out)
+    # measured elsewhere: one warning line naming what differs
+    other = benchmark_official.load_official(_ref_file(tmp_path, info, cpu_model="Other CPU", torch={"version": "2.13.0"}))
+    warning = benchmark_official.machine_check(other, info)
+    assert warning.startswith("WARNING") and "\n" not in warning
+    assert "CPU model 'Other CPU' there, 'Some CPU' here" in warning and "torch '2.13.0' there, '2.14.1' here" in warning
+    assert "threads" not in warning  # they match
+
+
+def test_without_official_file_no_speedup_is_printed(capsys):
+    """No official timing is built in: without --official the official and speed-up columns are empty and
+    one line says how to fill them."""
+    import benchmark_official
+    res = [bench.summarise(dict(o), {"fp32": 10.0}) for o in OURS]
+    for r in res:
+        assert r["official_s"] is None and r["speedup_vs_official"] is None and r["official_peak_mib"] is None, r
+    args = bench.parse_args(["--threads", "2"])
+    assert args.official is None
+    bench.print_table(res, dict(cpu="Some CPU", threads=2, torch="2.14.1", cores=2, device="cpu"), args)
+    out = capsys.readouterr().out.splitlines()
+    rows = [ln for ln in out if ln.split(" ")[0] in {o["case"] for o in OURS}]
+    assert len(rows) == len(OURS) and all(ln.split()[-3:] == ["-", "-", "-"] for ln in rows), rows  # official s, speed-up, MiB
+    assert out[-1] == benchmark_official.HOW_TO and "--official" in out[-1]
+
+
+@pytest.mark.parametrize("content,why", [(None, "cannot read"), ("{not json", "not a JSON file"),
+                                         ('{"meta": {}, "cases": {}}', "no cases"), ("[1, 2]", "no cases"),
+                                         ('{"cases": {"infer_b1_90f": {}}}', "no meta"),
+                                         ('{"meta": {}, "cases": {"vq_train_b8_t64": {"timing": {}}}}',
+                                          "cases.vq_train_b8_t64.timing.total.median_s")])
+def test_bad_official_file_is_one_line_error(tmp_path, capsys, content, why):
+    path = tmp_path / "ref.json"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "bench.json"
+    code = bench.main(["--tiny", "--official", str(path), "--json", str(out), "--cases", "vq_b8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and why in err, err
+    assert not out.exists()  # nothing ran
 
 
 def test_bad_arguments_are_rejected():

@@ -20,7 +20,8 @@ import itertools
 import os
 import sys
 
-from models.evaluator.build import build_evaluator, default_evaluator_dir, evaluator_file_list, sha256_file
+from models.evaluator.build import build_evaluator, evaluator_file_list, sha256_file
+from models.evaluator.config import EvaluatorConfig
 from models.mask_transformer.length_split import plan_parts
 from options.common import DEFAULT_SEED, given_on_command_line, resolve_device, resolve_paths
 from options.eval_option import EvalT2MOptions
@@ -92,7 +93,8 @@ def main(argv=None):
     from data import build_t2m_dataset, load_stats
     from data.config import DataConfig
     data_opt = DataConfig.from_options(vars(data_options(opt, run_opt)))
-    wrapper = build_evaluator(opt, device)
+    evaluator_cfg = EvaluatorConfig.from_options(vars(opt))
+    wrapper = build_evaluator(evaluator_cfg, device)
     if opt.dataset_name == "interx":
         dataset = build_t2m_dataset(data_opt, opt.split)
         layout = InterXItems(getattr(dataset, "collate_fn", None))
@@ -100,7 +102,7 @@ def main(argv=None):
         dataset = build_t2m_dataset(data_opt, opt.split, normalize=False)
         layout = InterHumanItems(*load_stats(data_opt))
     check_counts(opt, len(dataset))
-    print(f"evaluator: {default_evaluator_dir(opt)}; seed {seed}; device {device}")
+    print(f"evaluator: {evaluator_cfg.model_dir}; seed {seed}; device {device}")
     settings = list(itertools.product(opt.time_steps, opt.cond_scales, opt.topkr))
     grouped = {}  # log name -> ({checkpoint name: source}, model files)
     for ckpt in run_checkpoints(run_dir, opt.which_epoch):
@@ -113,7 +115,7 @@ def main(argv=None):
     for log_name, (sources, files) in grouped.items():
         path = os.path.join(run_dir, "eval", log_name)
         hashed = [(p, sha256_file(p)) for p in files]
-        evaluator_files = [(p, sha256_file(p)) for p in evaluator_file_list(opt)]
+        evaluator_files = [(p, sha256_file(p)) for p in evaluator_file_list(evaluator_cfg)]
         results[log_name] = run_protocol(opt, sources, dataset, layout, wrapper, seed, path, hashed, evaluator_files)
         print(f"log written to {path}")
     return results

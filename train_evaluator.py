@@ -27,7 +27,8 @@ import sys
 import torch
 
 from models.evaluator.interclip import InterCLIP, count_parameters
-from models.evaluator.trainer import EvaluatorTrainer, EvaluatorTrainError, model_config, rank_batch, read_latest
+from models.evaluator.config import interclip_config_from_options
+from models.evaluator.trainer import EvaluatorTrainer, EvaluatorTrainError, rank_batch, read_latest
 from options.common import resolve_paths
 from options.evaluator_option import EvaluatorTrainOptions
 from options.opt_io import save_options
@@ -76,8 +77,8 @@ def train(opt, info):
     say = print if info.is_main else (lambda *a, **k: None)
 
     train_ds, val_ds = make_dataset(opt, "train"), make_dataset(opt, "val")
-    batch = rank_batch(opt, train_ds, info)
-    model = InterCLIP(model_config(opt))
+    batch = rank_batch(opt.batch_size, opt.data_root, train_ds, info)
+    model = InterCLIP(interclip_config_from_options(vars(opt)))
     with torch.no_grad():
         model.latent_scale.fill_(opt.init_latent_scale)
     if opt.text_encoder == "clip" and opt.clip_path:

@@ -46,8 +46,9 @@ def training_eval_fn(opt, device, motions_of):
     de-normalised for InterHuman, lengths). The GT draws (crops, captions, person order) are re-seeded
     with --seed at every call, so epochs are compared on the same samples. Returns eval_fn(model, epoch)."""
     from models.evaluator.build import build_evaluator
+    from models.evaluator.config import EvaluatorConfig
     from utils.evaluation.during_training import evaluate_motions
-    wrapper = build_evaluator(opt, device)
+    wrapper = build_evaluator(EvaluatorConfig.from_options(vars(opt)), device)
     interx = opt.dataset_name == "interx"
     data_cfg = DataConfig.from_options(vars(opt))
     eval_set = build_t2m_dataset(data_cfg, "val", normalize=True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.activation_dropout import Dropout, keep_mask
+from models.cpu_kernels.activation_dropout import Dropout, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.9])

@@ -1,4 +1,4 @@
-"""models/mask_transformer/attention_dropout.py: the CPU training attention with attention-weight
+"""models/cpu_kernels/attention_dropout.py: the CPU training attention with attention-weight
 dropout equals SDPA at p = 0, equals an explicit reference with the same mask at p > 0, draws its
 mask with the right keep rate and reproducibly, and ignores padded keys; PackedAttention uses it only
 in training mode with dropout > 0."""
@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models.mask_transformer.attention_dropout as ad
+import models.cpu_kernels.attention_dropout as ad
 from models.mask_transformer import blocks
-from models.mask_transformer.attention_dropout import attention_dropout, dropout_keep_mask
+from models.cpu_kernels.attention_dropout import attention_dropout, dropout_keep_mask
 
 # (B, H, Lq, Lk, E): self-attention and cross-attention (Lq != Lk)
 SHAPES = [(3, 2, 9, 9, 8), (2, 3, 5, 11, 4)]

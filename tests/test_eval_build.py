@@ -51,24 +51,39 @@ def test_save_load_roundtrip_official_layout(tmp_path):
                                       model.encode_text(["a b", "c"]).numpy())
 
 
+def test_evaluator_config_folder():
+    """--eval_model_dir wins; else <checkpoints_dir>/eval_model (InterHuman) or <checkpoints_dir>/hhi
+    (Inter-X), with ./checkpoints when the options have no checkpoints_dir."""
+    from models.evaluator.config import EvaluatorConfig
+    cfg = EvaluatorConfig.from_options({"dataset_name": "interx", "checkpoints_dir": "ck", "eval_model_dir": None})
+    assert (cfg.model_dir, cfg.interx) == (os.path.join("ck", "hhi"), True)
+    cfg = EvaluatorConfig.from_options({"dataset_name": "interhuman", "checkpoints_dir": "ck", "eval_model_dir": ""})
+    assert (cfg.model_dir, cfg.interx) == (os.path.join("ck", "eval_model"), False)
+    assert EvaluatorConfig.from_options({"dataset_name": "interhuman"}).model_dir == \
+        os.path.join("./checkpoints", "eval_model")
+    assert EvaluatorConfig.from_options({"dataset_name": "interx", "checkpoints_dir": "ck",
+                                         "eval_model_dir": "mine"}).model_dir == "mine"
+
+
 def test_missing_evaluator_is_one_line_naming_the_script(tmp_path):
     from models.evaluator.build import build_evaluator
+    from models.evaluator.config import EvaluatorConfig
     from utils.files import MissingFileError
     for ds in ("interhuman", "interx"):
         opt = argparse.Namespace(dataset_name=ds, checkpoints_dir=str(tmp_path), eval_model_dir=None)
         with pytest.raises(MissingFileError) as e:
-            build_evaluator(opt, torch.device("cpu"))
+            build_evaluator(EvaluatorConfig.from_options(vars(opt)), torch.device("cpu"))
         msg = str(e.value)
         assert "\n" not in msg and "prepare/download_evaluator.sh" in msg and str(tmp_path) in msg
 
 
 def test_evaluate_motions_identity_and_shuffle(tmp_path):
     from models.evaluator.build import build_evaluator
+    from models.evaluator.config import EvaluatorConfig
     from utils.evaluation.during_training import evaluate_motions
     torch.set_num_threads(1)
     d, _ = _tiny_evaluator_dir(tmp_path)
-    opt = argparse.Namespace(dataset_name="interhuman", checkpoints_dir="unused", eval_model_dir=d)
-    wrapper = build_evaluator(opt, torch.device("cpu"))
+    wrapper = build_evaluator(EvaluatorConfig("interhuman", d), torch.device("cpu"))
     mean, std = np.full(262, 0.5, np.float32), np.full(262, 2.0, np.float32)
     batches = _batches(3, 8)
 

@@ -18,10 +18,11 @@ def _gt_r_precision(eval_dir, data_root, batch_size, seed=0):
     from data import build_t2m_dataset
     from data.config import DataConfig
     from models.evaluator.build import build_evaluator
+    from models.evaluator.config import EvaluatorConfig
     from utils.metrics import matching_batch
     opt = argparse.Namespace(dataset_name="interhuman", checkpoints_dir="unused", eval_model_dir=eval_dir,
                              data_root=data_root, stats_dir=None)
-    wrapper = build_evaluator(opt, torch.device("cpu"))
+    wrapper = build_evaluator(EvaluatorConfig.from_options(vars(opt)), torch.device("cpu"))
     ds = build_t2m_dataset(DataConfig.from_options(vars(opt)), "test", normalize=False)
     batch_size = min(batch_size, len(ds))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
@@ -51,9 +52,10 @@ def test_trained_evaluator_separates_pairs(tmp_path):
     assert r[0] > 2 / batch
     # an untrained evaluator of the same architecture stays near chance on the same pairs
     from models.evaluator.build import save_interclip
+    from models.evaluator.config import interclip_config_from_options
     from models.evaluator.interclip import InterCLIP
     torch.manual_seed(0)
-    untrained = InterCLIP(train_evaluator.model_config(train_evaluator.EvaluatorTrainOptions().parse(ARCH)))
+    untrained = InterCLIP(interclip_config_from_options(vars(train_evaluator.EvaluatorTrainOptions().parse(ARCH))))
     save_interclip(untrained, str(tmp_path / "untrained"))
     r0, _ = _gt_r_precision(str(tmp_path / "untrained"), data, batch)
     print("R-precision trained", r, "untrained", r0)

@@ -1,4 +1,4 @@
-"""Load the evaluators from their official files (paths from options, never hard-coded).
+"""Load the evaluators from their official files (the folder from EvaluatorConfig, never hard-coded).
 
 InterHuman: `<model_dir>/eval_model.yaml` ("KEY: value" lines, blank lines tolerated) and
 `<model_dir>/interclip.ckpt` ({'state_dict': {'model.' + key: tensor}, ...}), strict load.
@@ -8,6 +8,7 @@ Inter-X: `<hhi_dir>/Comp_v6_KLD01/opt.txt` (unit_length) and `<hhi_dir>/text_mot
 import hashlib
 import os
 
+from models.evaluator.config import EvaluatorConfig
 from models.evaluator.interclip import InterCLIP, evaluator_config, strip_prefix
 from models.evaluator.interx_matching import InterXMatchingModel
 from models.evaluator.wrappers import InterCLIPWrapper, InterXWrapper
@@ -63,25 +64,16 @@ def load_interx_evaluator(hhi_dir, device="cpu"):
     return model.to(device).eval()
 
 
-def default_evaluator_dir(opt):
-    """--eval_model_dir, else <checkpoints_dir>/eval_model (InterHuman) or <checkpoints_dir>/hhi (Inter-X)."""
-    if getattr(opt, "eval_model_dir", None):
-        return opt.eval_model_dir
-    sub = "hhi" if opt.dataset_name == "interx" else "eval_model"
-    return os.path.join(getattr(opt, "checkpoints_dir", "./checkpoints"), sub)
+def build_evaluator(cfg: EvaluatorConfig, device="cpu"):
+    """The dataset's evaluation wrapper (InterCLIPWrapper or InterXWrapper) from cfg.model_dir."""
+    if cfg.interx:
+        return InterXWrapper(load_interx_evaluator(cfg.model_dir, device), device)
+    return InterCLIPWrapper(load_interclip(cfg.model_dir, device), device)
 
 
-def build_evaluator(opt, device="cpu"):
-    """The dataset's evaluation wrapper (InterCLIPWrapper or InterXWrapper)."""
-    d = default_evaluator_dir(opt)
-    if opt.dataset_name == "interx":
-        return InterXWrapper(load_interx_evaluator(d, device), device)
-    return InterCLIPWrapper(load_interclip(d, device), device)
-
-
-def evaluator_file_list(opt):
-    d = default_evaluator_dir(opt)
-    files = interx_files(d) if opt.dataset_name == "interx" else interclip_files(d)
+def evaluator_file_list(cfg: EvaluatorConfig):
+    """The evaluator's files that exist (their hashes go into eval.py's log header)."""
+    files = interx_files(cfg.model_dir) if cfg.interx else interclip_files(cfg.model_dir)
     return [f for f in files if os.path.isfile(f)]
 
 

@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.evaluator.build import save_interclip
-from models.evaluator.interclip import evaluator_config
 from models.evaluator.wrappers import InterCLIPWrapper
 from utils.distributed import GlobalBatchSampler, SeededItems, all_gather_cat, get_dist
 from utils.files import load_checkpoint, rng_state, set_rng_state
@@ -35,14 +34,6 @@ RESUME_HOW = "train without --is_continue first"
 
 class EvaluatorTrainError(ValueError):
     """Bad input; printed as one line by train_evaluator.py."""
-
-
-def model_config(opt):
-    return evaluator_config({
-        "NUM_LAYERS": opt.num_layers, "NUM_HEADS": opt.num_heads, "DROPOUT": opt.dropout, "INPUT_DIM": 258,
-        "LATENT_DIM": opt.latent_dim, "FF_SIZE": opt.ff_size, "ACTIVATION": "gelu",
-        "TEXT_ENCODER": opt.text_encoder, "TEXT_LATENT_DIM": opt.text_latent_dim,
-        "TEXT_NUM_LAYERS": opt.text_num_layers, "TEXT_NUM_HEADS": opt.text_num_heads, "EMB_DIM": opt.emb_dim})
 
 
 def contrastive_loss(text_emb, motion_emb):
@@ -71,11 +62,12 @@ def pair_motions(batch, device):
     return list(texts), motions.to(device), lens.to(device)
 
 
-def rank_batch(opt, train_ds, info):
-    """The per-rank batch: --batch_size, less when the train split is small; refuses a global batch < 2."""
-    batch = min(opt.batch_size, len(train_ds) // info.world_size)
+def rank_batch(batch_size, data_root, train_ds, info):
+    """The per-rank batch: --batch_size, less when the train split (of `data_root`) is small; refuses a
+    global batch < 2."""
+    batch = min(batch_size, len(train_ds) // info.world_size)
     if batch < 1 or batch * info.world_size < 2:
-        raise EvaluatorTrainError(f"{opt.data_root}: the train split has {len(train_ds)} clips; need at least "
+        raise EvaluatorTrainError(f"{data_root}: the train split has {len(train_ds)} clips; need at least "
                                   f"{max(2, info.world_size)} ({info.world_size} ranks)")
     return batch
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.activation_dropout import Dropout
-from models.mask_transformer.attention_dropout import attention_dropout
+from models.cpu_kernels.activation_dropout import Dropout
+from models.cpu_kernels.attention_dropout import attention_dropout
 
 LN_EPS = 1e-6  # LayerNorm(D, eps=1e-6, elementwise_affine=False) everywhere in the official model
 

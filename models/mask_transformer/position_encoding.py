@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from models.activation_dropout import Dropout
+from models.cpu_kernels.activation_dropout import Dropout
 
 NUM_ROWS = 5  # spatial rows of the VQ token map (hard-coded `nbp` in the official model)
 

@@ -12,9 +12,9 @@ nearest up-sampling, so a T-frame input yields T//4 token columns and 4*(T//4) o
 
 Module indices inside `model` follow the official Sequential layout so the state-dict keys match.
 """
-import torch
 import torch.nn as nn
 
+from models.cpu_kernels.channels_last import conv_layout
 from models.vq.graph import GraphStage, SkeletonSAGEConv
 from models.vq.resnet import Resnet
 
@@ -26,15 +26,6 @@ VQ_LAYOUTS = {
 }
 TOKEN_ROWS = 5          # spatial rows of the token map (22 or 56 joints after two down-samplings)
 TIME_UPSAMPLE = 2       # the official decoder doubles time per stage regardless of stride_t
-
-
-def conv_layout(x):
-    """(B, C, H, W) feature map in the layout the convolutions run fastest in: channels-last on CPU,
-    where oneDNN otherwise reorders every activation and the nearest up-sampling's backward runs on a
-    strided NCHW path (measurements: docs/performance.md, "VQ-VAE: channels-last feature maps"). Values are
-    the same up to float summation order; every layer after it keeps the layout. Other devices keep torch's
-    default."""
-    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 
 def vq_layout(dataset_name):

@@ -94,8 +94,8 @@ class GraphStage(nn.Module):
     def run(x, layer1, layer2, final_relu):
         """x (B, C, J, T) -> (B, C', J, T) through layer1 -> ReLU -> layer2 [-> ReLU].
 
-        Both permutes are views: for a channels-last x (as `encdec.conv_layout` makes on CPU) the nodes
-        are contiguous and the result is channels-last again. The old (B, T, J, C) node order needed
+        Both permutes are views: for a channels-last x (as `cpu_kernels.channels_last.conv_layout`
+        makes on CPU) the nodes are contiguous and the result is channels-last again. The old (B, T, J, C) node order needed
         a transposing copy of the 512-channel map at the decoder's output (0.045 s per copy for 16
         windows; the Linear on the strided view ran at half speed)."""
         nodes = x.permute(0, 2, 3, 1)                                                    # (B, J, T, C)

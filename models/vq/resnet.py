@@ -8,7 +8,7 @@ with depth 2 and growth 3 that is dilation 3, then 1.
 """
 import torch.nn as nn
 
-from models.activation_dropout import Dropout
+from models.cpu_kernels.activation_dropout import Dropout
 
 RESBLOCK_DROPOUT = 0.2
 

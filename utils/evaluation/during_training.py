@@ -1,6 +1,6 @@
 """Evaluation during training (the trainers' `--do_eval`): FID and R-precision only, as the official.
 
-    wrapper = models.evaluator.build.build_evaluator(opt, device)   # built by the caller
+    wrapper = models.evaluator.build.build_evaluator(evaluator_cfg, device)   # built by the caller
     metrics = evaluate_motions(motion_fn, val_loader, wrapper, device, mean=mean, std=std,
                                log_file=<save_root>/eval/evaluation_training.log, epoch=ep)
     metrics -> {'fid', 'top1', 'top2', 'top3', 'matching', 'gt_top1', 'gt_top2', 'gt_top3', 'gt_matching'}

@@ -31,7 +31,7 @@ import threading
 
 import torch
 
-from models.activation_dropout import draw_keep
+from models.cpu_kernels.activation_dropout import draw_keep
 
 CHUNK_ELEMS = 1 << 22  # target scores per chunk (16 MiB in float32)
 _MASKED = -1e30  # score bias of a padded key: exp(-1e30 - max) is exactly 0, as with -inf, without inf * 0

@@ -115,7 +115,6 @@ def weight_values(state):
 
 
 _TIME = re.compile(r"\d+m \d+s \(- \d+m \d+s\)|\d+(\.\d+)?(it/s|s/it)")
-_NUM = re.compile(r"(\w+): (-?\d+\.\d+(?:e-?\d+)?)")
 
 
 def printed_losses(text):

@@ -139,7 +139,8 @@ def main(argv=None):
         timings.add("synthetic dataset", run(
             [os.path.join(HERE, "prepare", "make_synthetic_dataset.py"), "--out", a.data_root, "--overwrite",
              "--num_clips", str(d["num_clips"]), "--seed", str(d["seed"])]
-            + (["--max_seconds", str(d["max_seconds"])] if d.get("max_seconds") else []), "synthetic dataset"))
+            + (["--max_seconds", str(d["max_seconds"])] if d.get("max_seconds") else [])
+            + (["--kinds"] + list(d["kinds"]) if d.get("kinds") else []), "synthetic dataset"))
         mark_done(a.data_root)
 
     # 2. evaluator (the official InterCLIP cannot score synthetic motion; train one of the same design)

@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from data.synthetic.choreography import TYPE_NAMES  # noqa: E402
 from data.synthetic.writer import write_dataset  # noqa: E402
 
 
@@ -26,17 +27,22 @@ def main(argv=None):
     p.add_argument("--max_seconds", type=float, default=None,
                    help="cap every clip's length (30 fps); e.g. 4 when training on 4 s crops, so that a crop "
                         "always holds the event its caption names (default: lengths as InterHuman, 1-11 s)")
+    p.add_argument("--kinds", nargs="+", default=None,
+                   help="only these interaction types, balanced (default: all 14); e.g. the kinds a prompts "
+                        "file asks for, so that a small dataset holds more clips of each")
     opt = p.parse_args(argv)
     max_frames = None if opt.max_seconds is None else int(round(opt.max_seconds * 30))
     if max_frames is not None and max_frames < 90:
         p.error(f"--max_seconds {opt.max_seconds} is too short: some interactions need 3 s (90 frames)")
     if opt.num_clips < 1:
         p.error(f"--num_clips must be >= 1, got {opt.num_clips}")
+    if opt.kinds is not None and (set(opt.kinds) - set(TYPE_NAMES) or len(set(opt.kinds)) != len(opt.kinds)):
+        p.error(f"--kinds {' '.join(opt.kinds)}: name distinct interaction types among {', '.join(TYPE_NAMES)}")
     train_frac = 1.0 - opt.val_frac - opt.test_frac
     if min(opt.val_frac, opt.test_frac, train_frac) < 0:
         p.error(f"--val_frac {opt.val_frac} + --test_frac {opt.test_frac} must be within [0, 1]")
     write_dataset(opt.out, opt.num_clips, opt.seed, (train_frac, opt.val_frac, opt.test_frac),
-                  overwrite=opt.overwrite, max_frames=max_frames)
+                  overwrite=opt.overwrite, max_frames=max_frames, types=opt.kinds)
     if not opt.no_stats:
         from prepare.compute_stats import compute_stats
         compute_stats(opt.out)

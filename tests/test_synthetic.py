@@ -283,10 +283,27 @@ def test_cli_writes_dataset_and_stats(tmp_path):
     with open(os.path.join(out, "synthetic_meta.json")) as f:
         assert json.load(f)["num_clips"] == 5
 
+def test_kinds_restricts_and_balances_the_types(tmp_path):
+    """--kinds: only the named interaction types, each as often as the others, every one in train, val and
+    test; the default (all types) is what it was before the option existed (clip 1 of seed 3 is a push)."""
+    from data.synthetic.writer import write_dataset
+    kinds = ["wave", "hug", "kick"]
+    meta = write_dataset(str(tmp_path / "k"), 30, seed=3, log=None, types=kinds)
+    counts = {k: sum(c["kind"] == k for c in meta["clips"].values()) for k in kinds}
+    assert counts == {"wave": 10, "hug": 10, "kick": 10} and meta["types"] == kinds
+    for split in ("train", "val", "test"):
+        assert {c["kind"] for c in meta["clips"].values() if c["split"] == split} == set(kinds), split
+    default = write_dataset(str(tmp_path / "all"), 1, seed=3, log=None)
+    assert default["clips"]["1"]["kind"] == "push" and len(default["types"]) == 14
+    with pytest.raises(ValueError, match="--kinds"):
+        write_dataset(str(tmp_path / "bad"), 3, log=None, types=["wave", "tango"])
+
+
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     from prepare.make_synthetic_dataset import main
     for args, word in ((["--num_clips", "0"], "--num_clips"),
-                       (["--val_frac", "0.7", "--test_frac", "0.5"], "--val_frac")):
+                       (["--val_frac", "0.7", "--test_frac", "0.5"], "--val_frac"),
+                       (["--kinds", "wave", "tango"], "--kinds"), (["--kinds", "hug", "hug"], "--kinds")):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path / "x"), *args])
         assert word in capsys.readouterr().err.strip().splitlines()[-1]

@@ -38,12 +38,12 @@ def pack_person(pos, local):
     return out.astype(np.float32)
 
 
-def kind_of(index, seed):
-    """Interaction type of clip `index`: each block of len(TYPE_NAMES) clips holds every type once, in a
+def kind_of(index, seed, types=TYPE_NAMES):
+    """Interaction type of clip `index`: each block of len(types) clips holds every type once, in a
     seeded order, so any dataset size is balanced and a clip does not depend on the dataset size."""
-    block, pos = divmod(index, len(TYPE_NAMES))
-    perm = np.random.default_rng(np.random.SeedSequence([seed, 0xB10C, block])).permutation(len(TYPE_NAMES))
-    return TYPE_NAMES[perm[pos]]
+    block, pos = divmod(index, len(types))
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 0xB10C, block])).permutation(len(types))
+    return types[perm[pos]]
 
 
 def split_sequence(length, fractions=(0.8, 0.1, 0.1)):
@@ -59,12 +59,12 @@ def split_sequence(length, fractions=(0.8, 0.1, 0.1)):
     return out
 
 
-def split_of(index, kind, sequence):
+def split_of(index, kind, sequence, types=TYPE_NAMES):
     """Split of clip `index`: the n-th clip of a type (n = its block) takes step n + type_index of the split
     sequence, so each type cycles through train/val/test on its own phase. Every type is in every split
     once there are 10 blocks (140 clips) with the default fractions, and small datasets still get val and
     test clips."""
-    return sequence[index // len(TYPE_NAMES) + TYPE_NAMES.index(kind)]
+    return sequence[index // len(types) + types.index(kind)]
 
 
 def _jsonable(key, v):
@@ -90,11 +90,17 @@ def check_root(out_dir):
 
 
 def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwrite=False, log=print,
-                  max_frames=None):
-    """Generate `num_clips` clips into `out_dir` (each at most `max_frames` long when given). Returns the
-    metadata dict (also written as JSON)."""
+                  max_frames=None, types=None):
+    """Generate `num_clips` clips into `out_dir` (each at most `max_frames` long when given), of the
+    interaction `types` (default all of TYPE_NAMES, in its order). Returns the metadata dict (also written
+    as JSON)."""
     if num_clips < 1:
         raise ValueError(f"--num_clips must be >= 1, got {num_clips}")
+    types = list(TYPE_NAMES) if types is None else list(types)
+    unknown = [t for t in types if t not in TYPE_NAMES]
+    if unknown or not types or len(set(types)) != len(types):
+        raise ValueError(f"--kinds must name distinct interaction types among {', '.join(TYPE_NAMES)}; "
+                         f"got {', '.join(types) or 'none'}")
     check_root(out_dir)
     mp = os.path.join(out_dir, "motions_processed")
     if os.path.exists(mp):
@@ -105,19 +111,19 @@ def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwri
     for sub in ("motions_processed/person1", "motions_processed/person2", "annots", "split"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
 
-    sequence = split_sequence(num_clips // len(TYPE_NAMES) + 2 * len(TYPE_NAMES), fractions)
+    sequence = split_sequence(num_clips // len(types) + 2 * len(types), fractions)
     ids = {s: [] for s in SPLITS}
     clips_meta = {}
     start = time.time()
     for i in range(num_clips):
         cid = str(i + 1)
-        kind = kind_of(i, seed)
+        kind = kind_of(i, seed, types)
         clip = generate_clip(kind, np.random.SeedSequence([seed, i]), max_frames=max_frames)
         for slot, person in enumerate(clip.people):
             np.save(os.path.join(mp, f"person{slot + 1}", f"{cid}.npy"), pack_person(person["pos"], person["local"]))
         with open(os.path.join(out_dir, "annots", f"{cid}.txt"), "w", newline="\n") as f:
             f.write("".join(c + "\n" for c in clip.captions))
-        split = split_of(i, kind, sequence)
+        split = split_of(i, kind, sequence, types)
         ids[split].append(cid)
         clips_meta[cid] = dict(kind=kind, split=split, frames=clip.num_frames, actor=clip.actor,
                                params={k: _jsonable(k, v) for k, v in clip.params.items()},
@@ -132,7 +138,7 @@ def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwri
                 f.write(text)
     for path in (os.path.join(out_dir, "split", "ignore_list.txt"), os.path.join(out_dir, "ignore_list.txt")):
         open(path, "w").close()
-    meta = dict(generator="data.synthetic", seed=seed, num_clips=num_clips, fps=30, types=TYPE_NAMES,
+    meta = dict(generator="data.synthetic", seed=seed, num_clips=num_clips, fps=30, types=types,
                 max_frames=max_frames,
                 split_sizes={s: len(v) for s, v in ids.items()}, clips=clips_meta)
     with open(os.path.join(out_dir, "synthetic_meta.json"), "w") as f:

@@ -11,8 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.synthetic.choreography import TYPE_NAMES  # noqa: E402
-from data.synthetic.writer import write_dataset  # noqa: E402
+from data.synthetic.writer import interaction_types, write_dataset  # noqa: E402
 
 
 def main(argv=None):
@@ -36,8 +35,10 @@ def main(argv=None):
         p.error(f"--max_seconds {opt.max_seconds} is too short: some interactions need 3 s (90 frames)")
     if opt.num_clips < 1:
         p.error(f"--num_clips must be >= 1, got {opt.num_clips}")
-    if opt.kinds is not None and (set(opt.kinds) - set(TYPE_NAMES) or len(set(opt.kinds)) != len(opt.kinds)):
-        p.error(f"--kinds {' '.join(opt.kinds)}: name distinct interaction types among {', '.join(TYPE_NAMES)}")
+    try:
+        interaction_types(opt.kinds)
+    except ValueError as e:
+        p.error(str(e))
     train_frac = 1.0 - opt.val_frac - opt.test_frac
     if min(opt.val_frac, opt.test_frac, train_frac) < 0:
         p.error(f"--val_frac {opt.val_frac} + --test_frac {opt.test_frac} must be within [0, 1]")

@@ -46,6 +46,18 @@ def kind_of(index, seed, types=TYPE_NAMES):
     return types[perm[pos]]
 
 
+def interaction_types(types=None):
+    """The types a dataset holds: None -> all of TYPE_NAMES in its order; else `types` checked to be distinct
+    known names (ValueError naming --kinds otherwise)."""
+    if types is None:
+        return list(TYPE_NAMES)
+    types = list(types)
+    if not types or set(types) - set(TYPE_NAMES) or len(set(types)) != len(types):
+        raise ValueError(f"--kinds {' '.join(types) or '(none)'}: name distinct interaction types among "
+                         f"{', '.join(TYPE_NAMES)}")
+    return types
+
+
 def split_sequence(length, fractions=(0.8, 0.1, 0.1)):
     """A deterministic sequence of split names whose running shares track `fractions`: each step goes to
     the split furthest below its target (ties: test, val, train). For (0.8, 0.1, 0.1) every window of
@@ -96,11 +108,7 @@ def write_dataset(out_dir, num_clips, seed=0, fractions=(0.8, 0.1, 0.1), overwri
     as JSON)."""
     if num_clips < 1:
         raise ValueError(f"--num_clips must be >= 1, got {num_clips}")
-    types = list(TYPE_NAMES) if types is None else list(types)
-    unknown = [t for t in types if t not in TYPE_NAMES]
-    if unknown or not types or len(set(types)) != len(types):
-        raise ValueError(f"--kinds must name distinct interaction types among {', '.join(TYPE_NAMES)}; "
-                         f"got {', '.join(types) or 'none'}")
+    types = interaction_types(types)
     check_root(out_dir)
     mp = os.path.join(out_dir, "motions_processed")
     if os.path.exists(mp):

@@ -170,11 +170,6 @@ class TrainingLoop:
         if self.dist.is_main:
             save_checkpoint(self.checkpoint_state(epoch, step_in_epoch, it), os.path.join(self.model_dir, f"{name}.tar"))
 
-    def resume(self, path, ckpt=None):
-        """Continue from the checkpoint at `path` (`ckpt`: its contents when already read)."""
-        ckpt = read_resume_checkpoint(path, self.RESUME_KEYS, self.RESUME_HOW) if ckpt is None else ckpt
-        return self.restore_state(ckpt, path)
-
     def train(self, train_set, val_set, resume=None):
         """Train to the last epoch / iteration. With --is_continue it continues `resume` (latest.tar's
         contents, when the caller has read them already) or reads latest.tar. Returns the iteration."""

@@ -235,9 +235,11 @@ def test_captions_match_the_motion(dataset):
 
 def test_demo_prompts_are_paraphrases():
     from data.synthetic.captions import TEMPLATES, all_captions
+    import yaml
     with open(os.path.join(REPO, "prompts_demo.txt")) as f:
         prompts = [line.strip() for line in f if line.strip()]
-    assert len(prompts) >= 6
+    kinds = yaml.safe_load(open(os.path.join(REPO, "configs", "demo.yaml")))["signatures"]
+    assert len(prompts) == len(kinds) >= 4                      # one interaction type per prompt line
 
     def norm(s):
         return re.sub(r"[^a-z ]", "", s.lower()).strip()
@@ -245,9 +247,11 @@ def test_demo_prompts_are_paraphrases():
     assert len(every) > 1000
     for p in prompts:
         assert norm(p) not in every, f"demo prompt copies a training caption: {p}"
-    text = " ".join(prompts).lower()
-    for words in (("handshake", "shake hands"), ("high five",), ("shove", "push"), ("embrace", "hug")):
-        assert any(w in text for w in words), words
+    words = {"handshake": ("handshake", "shake hands"), "high_five": ("high five",), "push": ("shove", "push"),
+             "hug": ("embrace", "hug"), "bow": ("bow",), "wave": ("wave",), "kick": ("kick",),
+             "dance": ("twirl", "dance")}
+    for p, kind in zip(prompts, kinds):
+        assert any(w in p.lower() for w in words[kind]), (kind, p)          # each line asks for its type
 
 
 def test_deterministic_for_a_seed(tmp_path):

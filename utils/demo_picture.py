@@ -72,8 +72,9 @@ def parse_args(argv=None):
     p.add_argument("--prompts_file", default=os.path.join(HERE, "prompts_demo.txt"))
     p.add_argument("--config", default=os.path.join(HERE, "configs", "demo.yaml"),
                    help="its `signatures` list names each prompt's interaction kind")
-    p.add_argument("--prompts", type=int, nargs="+", default=[0, 3, 4, 5],
-                   help="prompt indices (0-based lines of the prompts file)")
+    p.add_argument("--prompts", type=int, nargs="+", default=[1, 4, 2, 3],
+                   help="prompt indices (0-based lines of the prompts file; default: prompts_demo.txt's "
+                        "hug, kick, bow, wave)")
     p.add_argument("--dpi", type=int, default=50, help="frame size: 16 x 9 inches at this dpi")
     p.add_argument("--out", default="docs/demo.png")
     return p.parse_args(argv)
